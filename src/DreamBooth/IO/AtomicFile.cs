@@ -1,0 +1,61 @@
+using System.Text;
+
+namespace DreamBooth.IO;
+
+/// <summary>
+/// Writes files so that a crash, kill or full disk at any moment leaves either the previous file or the complete new
+/// one, never a mix: data goes to a temporary file in the same folder, is flushed to disk, then renamed over the target.
+/// </summary>
+public static class AtomicFile
+{
+    /// <summary>Suffix of temporary files; readers skip names that end with it.</summary>
+    public const string TempSuffix = ".partial";
+
+    /// <summary>Writes a file through <paramref name="write"/>; on any failure the target is untouched and the temp file removed.</summary>
+    public static void Write(string path, Action<Stream> write)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        var dir = System.IO.Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(dir);
+        var tmp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}{TempSuffix}");
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                write(fs);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, full, overwrite: true);
+        }
+        catch (IOException e) when (IsDiskFull(e))
+        {
+            TryDelete(tmp);
+            throw new DreamBoothException($"{full}: disk full or file size limit reached while writing; the previous file, if any, is intact");
+        }
+        catch
+        {
+            TryDelete(tmp);
+            throw;
+        }
+    }
+
+    /// <summary>Writes all bytes atomically.</summary>
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
+    {
+        var copy = bytes.ToArray();
+        Write(path, s => s.Write(copy));
+    }
+
+    /// <summary>Writes UTF-8 text (no BOM) atomically.</summary>
+    public static void WriteAllText(string path, string text) => WriteAllBytes(path, new UTF8Encoding(false).GetBytes(text));
+
+    private static bool IsDiskFull(IOException e) =>
+        e.HResult is 28 or 27 or unchecked((int)0x80070070) // ENOSPC, EFBIG, ERROR_DISK_FULL
+        || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase)
+        || e.Message.Contains("File too large", StringComparison.OrdinalIgnoreCase);
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
