@@ -1,0 +1,61 @@
+using static TorchSharp.torch;
+
+namespace DreamBooth.IO;
+
+/// <summary>
+/// Loads a .safetensors state dict into a module strictly, like PyTorch's <c>load_state_dict(strict=True)</c>: the
+/// file's keys must equal the module's parameter and persistent-buffer names, with equal shapes. Any difference is one
+/// <see cref="DreamBoothException"/> that lists every missing, unexpected and shape-mismatched key. Tensors are read one at
+/// a time and copied (with dtype conversion) into the module's existing storage, so peak memory stays near one model.
+/// </summary>
+public static class WeightLoader
+{
+    private const int MaxListed = 12;
+
+    /// <summary>Loads <paramref name="path"/> into <paramref name="module"/>, converting to each parameter's dtype.</summary>
+    public static void Load(nn.Module module, string path, bool checkFinite = true)
+    {
+        using var reader = Safetensors.Open(path);
+        Load(module, reader, checkFinite);
+    }
+
+    /// <summary>Loads from an open reader (see <see cref="Load(nn.Module, string, bool)"/>).</summary>
+    public static void Load(nn.Module module, SafetensorsReader reader, bool checkFinite = true)
+    {
+        var target = module.state_dict();
+        Check(target.ToDictionary(kv => kv.Key, kv => kv.Value.shape), reader.Entries.ToDictionary(kv => kv.Key, kv => kv.Value.Shape), reader.Path);
+        using var _ = no_grad();
+        foreach (var (name, dest) in target)
+        {
+            using var scope = NewDisposeScope();
+            var src = reader.Load(name);
+            if (checkFinite && src.is_floating_point() && !isfinite(src).all().item<bool>())
+                throw new DreamBoothException($"{reader.Path}: tensor '{name}' contains NaN or infinite values");
+            dest.copy_(src);
+        }
+    }
+
+    /// <summary>Throws one error listing every key difference between a model and a file; returns when they match.</summary>
+    public static void Check(IReadOnlyDictionary<string, long[]> model, IReadOnlyDictionary<string, long[]> file, string source)
+    {
+        var missing = model.Keys.Where(k => !file.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var unexpected = file.Keys.Where(k => !model.ContainsKey(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var mismatched = model.Keys.Where(k => file.TryGetValue(k, out var s) && !s.SequenceEqual(model[k]))
+            .OrderBy(k => k, StringComparer.Ordinal).ToList();
+        if (missing.Count + unexpected.Count + mismatched.Count == 0) return;
+
+        var parts = new List<string>();
+        if (missing.Count > 0) parts.Add($"missing {missing.Count} key(s): {List(missing, k => $"{k} {Shape(model[k])}")}");
+        if (unexpected.Count > 0) parts.Add($"unexpected {unexpected.Count} key(s): {List(unexpected, k => $"{k} {Shape(file[k])}")}");
+        if (mismatched.Count > 0) parts.Add($"shape mismatch in {mismatched.Count} key(s): {List(mismatched, k => $"{k} file {Shape(file[k])} vs model {Shape(model[k])}")}");
+        throw new DreamBoothException($"{source}: weights do not fit the model config; {string.Join("; ", parts)}");
+    }
+
+    private static string List(List<string> keys, Func<string, string> show)
+    {
+        var shown = string.Join(", ", keys.Take(MaxListed).Select(show));
+        return keys.Count > MaxListed ? $"{shown}, and {keys.Count - MaxListed} more" : shown;
+    }
+
+    private static string Shape(long[] s) => "[" + string.Join(", ", s) + "]";
+}
