@@ -7,23 +7,32 @@ namespace DreamBooth.IO;
 /// file's keys must equal the module's parameter and persistent-buffer names, with equal shapes. Any difference is one
 /// <see cref="DreamBoothException"/> that lists every missing, unexpected and shape-mismatched key. Tensors are read one at
 /// a time and copied (with dtype conversion) into the module's existing storage, so peak memory stays near one model.
+/// A caller may name file keys to skip when the model has no such key (<c>ignoreUnexpected</c>, like transformers'
+/// <c>_keys_to_ignore_on_load_unexpected</c>), e.g. the non-persistent <c>position_ids</c> buffer that older transformers
+/// versions saved; every other key stays strict.
 /// </summary>
 public static class WeightLoader
 {
     private const int MaxListed = 12;
 
-    /// <summary>Loads <paramref name="path"/> into <paramref name="module"/>, converting to each parameter's dtype.</summary>
-    public static void Load(nn.Module module, string path, bool checkFinite = true)
+    /// <summary>
+    /// Loads <paramref name="path"/> into <paramref name="module"/>, converting to each parameter's dtype. File keys listed in
+    /// <paramref name="ignoreUnexpected"/> are skipped, instead of reported as unexpected, when the model has no such key.
+    /// </summary>
+    public static void Load(nn.Module module, string path, bool checkFinite = true, IReadOnlyCollection<string>? ignoreUnexpected = null)
     {
         using var reader = Safetensors.Open(path);
-        Load(module, reader, checkFinite);
+        Load(module, reader, checkFinite, ignoreUnexpected);
     }
 
-    /// <summary>Loads from an open reader (see <see cref="Load(nn.Module, string, bool)"/>).</summary>
-    public static void Load(nn.Module module, SafetensorsReader reader, bool checkFinite = true)
+    /// <summary>Loads from an open reader (see <see cref="Load(nn.Module, string, bool, IReadOnlyCollection{string})"/>).</summary>
+    public static void Load(nn.Module module, SafetensorsReader reader, bool checkFinite = true, IReadOnlyCollection<string>? ignoreUnexpected = null)
     {
         var target = module.state_dict();
-        Check(target.ToDictionary(kv => kv.Key, kv => kv.Value.shape), reader.Entries.ToDictionary(kv => kv.Key, kv => kv.Value.Shape), reader.Path);
+        var file = reader.Entries
+            .Where(kv => ignoreUnexpected is null || target.ContainsKey(kv.Key) || !ignoreUnexpected.Contains(kv.Key))
+            .ToDictionary(kv => kv.Key, kv => kv.Value.Shape);
+        Check(target.ToDictionary(kv => kv.Key, kv => kv.Value.shape), file, reader.Path);
         using var _ = no_grad();
         foreach (var (name, dest) in target)
         {
