@@ -20,17 +20,31 @@ public static class WeightLoader
     }
 
     /// <summary>Loads from an open reader (see <see cref="Load(nn.Module, string, bool)"/>).</summary>
-    public static void Load(nn.Module module, SafetensorsReader reader, bool checkFinite = true)
+    public static void Load(nn.Module module, SafetensorsReader reader, bool checkFinite = true) =>
+        Load(module, reader, static key => key, checkFinite);
+
+    /// <summary>
+    /// Loads from an open reader whose keys may use older names: <paramref name="modelKeyOf"/> maps each file key to the
+    /// module's key (identity for keys that need no conversion), as diffusers converts legacy checkpoints on load.
+    /// </summary>
+    public static void Load(nn.Module module, SafetensorsReader reader, Func<string, string> modelKeyOf, bool checkFinite = true)
     {
         var target = module.state_dict();
-        Check(target.ToDictionary(kv => kv.Key, kv => kv.Value.shape), reader.Entries.ToDictionary(kv => kv.Key, kv => kv.Value.Shape), reader.Path);
+        var fileKeyOf = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var fileKey in reader.Entries.Keys)
+        {
+            var modelKey = modelKeyOf(fileKey);
+            if (!fileKeyOf.TryAdd(modelKey, fileKey))
+                throw new DreamBoothException($"{reader.Path}: tensors '{fileKeyOf[modelKey]}' and '{fileKey}' both load into '{modelKey}'");
+        }
+        Check(target.ToDictionary(kv => kv.Key, kv => kv.Value.shape), fileKeyOf.ToDictionary(kv => kv.Key, kv => reader.Entries[kv.Value].Shape), reader.Path);
         using var _ = no_grad();
         foreach (var (name, dest) in target)
         {
             using var scope = NewDisposeScope();
-            var src = reader.Load(name);
+            var src = reader.Load(fileKeyOf[name]);
             if (checkFinite && src.is_floating_point() && !isfinite(src).all().item<bool>())
-                throw new DreamBoothException($"{reader.Path}: tensor '{name}' contains NaN or infinite values");
+                throw new DreamBoothException($"{reader.Path}: tensor '{fileKeyOf[name]}' contains NaN or infinite values");
             dest.copy_(src);
         }
     }
