@@ -61,7 +61,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
     {
         long inner = (long)heads * dimHead;
         long contextDim = crossAttentionDim ?? queryDim;
-        group_norm = normNumGroups is int g ? nn.GroupNorm(g, queryDim, normEps, affine: true) : null;
+        group_norm = normNumGroups is int g ? Norms.GroupNorm(g, queryDim, normEps) : null;
         to_q = nn.Linear(queryDim, inner, hasBias: bias);
         to_k = nn.Linear(contextDim, inner, hasBias: bias);
         to_v = nn.Linear(contextDim, inner, hasBias: bias);

@@ -32,10 +32,10 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor?, Tensor>
     public ResnetBlock2D(long inChannels, long outChannels, long? tembChannels, int groups, double eps,
         string actFn = "silu", double dropout = 0.0, double outputScaleFactor = 1.0) : base(nameof(ResnetBlock2D))
     {
-        norm1 = nn.GroupNorm(groups, inChannels, eps, affine: true);
+        norm1 = Norms.GroupNorm(groups, inChannels, eps);
         conv1 = nn.Conv2d(inChannels, outChannels, 3, 1, 1);
         time_emb_proj = tembChannels is long t ? nn.Linear(t, outChannels) : null;
-        norm2 = nn.GroupNorm(groups, outChannels, eps, affine: true);
+        norm2 = Norms.GroupNorm(groups, outChannels, eps);
         this.dropout = nn.Dropout(dropout);
         conv2 = nn.Conv2d(outChannels, outChannels, 3, 1, 1);
         conv_shortcut = inChannels != outChannels ? nn.Conv2d(inChannels, outChannels, 1, 1, 0) : null;

@@ -30,7 +30,7 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor?, Tensor>
         : base(nameof(Transformer2DModel))
     {
         long inner = (long)heads * headDim;
-        norm = nn.GroupNorm(normNumGroups, inChannels, 1e-6, affine: true);
+        norm = Norms.GroupNorm(normNumGroups, inChannels, 1e-6);
         proj_in = useLinearProjection ? nn.Linear(inChannels, inner) : nn.Conv2d(inChannels, inner, 1, 1, 0);
         transformer_blocks = nn.ModuleList(Enumerable.Range(0, numLayers)
             .Select(_ => new BasicTransformerBlock(inner, heads, headDim, crossAttentionDim, upcastAttention, dropout)).ToArray());

@@ -89,7 +89,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         }
         up_blocks = nn.ModuleList(up.ToArray());
 
-        conv_norm_out = nn.GroupNorm(groups, channels[0], config.NormEps, affine: true);
+        conv_norm_out = Norms.GroupNorm(groups, channels[0], config.NormEps);
         conv_out = nn.Conv2d(channels[0], config.OutChannels, config.ConvOutKernel, 1, (config.ConvOutKernel - 1) / 2);
         _act = Activations.Get(config.ActFn);
         RegisterComponents();

@@ -1,3 +1,4 @@
+using DreamBooth.Models.Blocks;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -25,7 +26,7 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
         up_blocks = nn.ModuleList(Enumerable.Range(0, n)
             .Select(i => new UpDecoderBlock2D(reversed[Math.Max(i - 1, 0)], reversed[i], config.LayersPerBlock + 1, addUpsample: i < n - 1,
                 config.NormNumGroups, Encoder.NormEps, config.ActFn)).ToArray());
-        conv_norm_out = nn.GroupNorm(config.NormNumGroups, channels[0], Encoder.NormEps, affine: true);
+        conv_norm_out = Norms.GroupNorm(config.NormNumGroups, channels[0], Encoder.NormEps);
         conv_out = nn.Conv2d(channels[0], config.OutChannels, 3, 1, 1);
         RegisterComponents();
     }

@@ -28,7 +28,7 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
             .Select(i => new DownEncoderBlock2D(channels[Math.Max(i - 1, 0)], channels[i], config.LayersPerBlock, addDownsample: i < n - 1,
                 config.NormNumGroups, NormEps, config.ActFn)).ToArray());
         mid_block = new UNetMidBlock2D(channels[^1], config.NormNumGroups, NormEps, config.ActFn, config.MidBlockAddAttention);
-        conv_norm_out = nn.GroupNorm(config.NormNumGroups, channels[^1], NormEps, affine: true);
+        conv_norm_out = Norms.GroupNorm(config.NormNumGroups, channels[^1], NormEps);
         conv_out = nn.Conv2d(channels[^1], 2L * config.LatentChannels, 3, 1, 1);
         RegisterComponents();
     }
