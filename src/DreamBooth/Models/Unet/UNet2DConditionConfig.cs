@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using DreamBooth.IO;
 using DreamBooth.Models.Blocks;
 
@@ -74,25 +75,32 @@ public sealed record UNet2DConditionConfig
     public int AdditionEmbedTypeNumHeads { get; init; } = 64;
 
     /// <summary>Number of down (and up) blocks.</summary>
+    [JsonIgnore]
     public int BlockCount => BlockOutChannels.Length;
 
     /// <summary>Width of the time embedding (time_embedding_dim, or 4·block_out_channels[0]).</summary>
+    [JsonIgnore]
     public int TimeEmbedDim => TimeEmbeddingDim ?? BlockOutChannels[0] * 4;
 
     /// <summary>Attention heads per down block (the mid block uses the last, up blocks the reverse).</summary>
+    [JsonIgnore]
     public int[] AttentionHeads => AttentionHeadDim.Expand(BlockCount, "attention_head_dim");
 
     /// <summary>Cross-attention width per down block.</summary>
+    [JsonIgnore]
     public int[] CrossAttentionDims => CrossAttentionDim.Expand(BlockCount, "cross_attention_dim");
 
     /// <summary>Transformer blocks per attention, per down block (the mid block uses the last).</summary>
+    [JsonIgnore]
     public int[] TransformerLayers => TransformerLayersPerBlock.Expand(BlockCount, "transformer_layers_per_block");
 
     /// <summary>Transformer blocks per attention, per up block.</summary>
+    [JsonIgnore]
     public int[] UpTransformerLayers =>
         ReverseTransformerLayersPerBlock?.Expand(BlockCount, "reverse_transformer_layers_per_block") ?? TransformerLayers.Reverse().ToArray();
 
     /// <summary>Resnets per down block.</summary>
+    [JsonIgnore]
     public int[] LayersPerBlockList => LayersPerBlock.Expand(BlockCount, "layers_per_block");
 
     /// <summary>Names of the supported down block types.</summary>
