@@ -137,6 +137,7 @@ public static class ConfigJson
             "System.String" => "string",
             "System.Boolean" => "true/false",
             _ when element.Contains("IntOrList", StringComparison.Ordinal) => "integer or list of integers",
+            _ when element.Contains("BoolOrList", StringComparison.Ordinal) => "true/false or list of true/false",
             _ => "object",
         };
         return array ? $"list of {name}s" : name;

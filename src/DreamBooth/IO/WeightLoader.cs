@@ -26,20 +26,33 @@ public static class WeightLoader
     }
 
     /// <summary>Loads from an open reader (see <see cref="Load(nn.Module, string, bool, IReadOnlyCollection{string})"/>).</summary>
-    public static void Load(nn.Module module, SafetensorsReader reader, bool checkFinite = true, IReadOnlyCollection<string>? ignoreUnexpected = null)
+    public static void Load(nn.Module module, SafetensorsReader reader, bool checkFinite = true, IReadOnlyCollection<string>? ignoreUnexpected = null) =>
+        Load(module, reader, static key => key, checkFinite, ignoreUnexpected);
+
+    /// <summary>
+    /// Loads from an open reader whose keys may use older names: <paramref name="modelKeyOf"/> maps each file key to the
+    /// module's key (identity for keys that need no conversion), as diffusers converts legacy checkpoints on load.
+    /// </summary>
+    public static void Load(nn.Module module, SafetensorsReader reader, Func<string, string> modelKeyOf, bool checkFinite = true,
+        IReadOnlyCollection<string>? ignoreUnexpected = null)
     {
         var target = module.state_dict();
-        var file = reader.Entries
-            .Where(kv => ignoreUnexpected is null || target.ContainsKey(kv.Key) || !ignoreUnexpected.Contains(kv.Key))
-            .ToDictionary(kv => kv.Key, kv => kv.Value.Shape);
-        Check(target.ToDictionary(kv => kv.Key, kv => kv.Value.shape), file, reader.Path);
+        var fileKeyOf = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var fileKey in reader.Entries.Keys)
+        {
+            var modelKey = modelKeyOf(fileKey);
+            if (ignoreUnexpected is not null && !target.ContainsKey(modelKey) && ignoreUnexpected.Contains(fileKey)) continue;
+            if (!fileKeyOf.TryAdd(modelKey, fileKey))
+                throw new DreamBoothException($"{reader.Path}: tensors '{fileKeyOf[modelKey]}' and '{fileKey}' both load into '{modelKey}'");
+        }
+        Check(target.ToDictionary(kv => kv.Key, kv => kv.Value.shape), fileKeyOf.ToDictionary(kv => kv.Key, kv => reader.Entries[kv.Value].Shape), reader.Path);
         using var _ = no_grad();
         foreach (var (name, dest) in target)
         {
             using var scope = NewDisposeScope();
-            var src = reader.Load(name);
+            var src = reader.Load(fileKeyOf[name]);
             if (checkFinite && src.is_floating_point() && !isfinite(src).all().item<bool>())
-                throw new DreamBoothException($"{reader.Path}: tensor '{name}' contains NaN or infinite values");
+                throw new DreamBoothException($"{reader.Path}: tensor '{fileKeyOf[name]}' contains NaN or infinite values");
             dest.copy_(src);
         }
     }
