@@ -89,10 +89,14 @@ internal static class PythonText
         return k == runes.Count || !IsCased(runes[k]);
     }
 
-    /// <summary>Unicode "Cased": upper/lower/title-case letters and letters that have a case mapping.</summary>
+    /// <summary>
+    /// Unicode "Cased": upper/lower/title-case letters, characters with a case mapping, and the few Other_Lowercase /
+    /// Other_Uppercase characters that have neither (ª, º, squared/negative-circled Latin capitals).
+    /// </summary>
     private static bool IsCased(Rune r) =>
         Rune.GetUnicodeCategory(r) is UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
-        || Rune.ToLowerInvariant(r) != r || Rune.ToUpperInvariant(r) != r;
+        || Rune.ToLowerInvariant(r) != r || Rune.ToUpperInvariant(r) != r
+        || r.Value is 0xAA or 0xBA or (>= 0x1F130 and <= 0x1F149) or (>= 0x1F150 and <= 0x1F169) or (>= 0x1F170 and <= 0x1F189);
 
     /// <summary>Unicode "Case_Ignorable": marks, format characters, modifiers and word-internal punctuation.</summary>
     private static bool IsCaseIgnorable(Rune r) =>
