@@ -67,7 +67,8 @@ public sealed class ClipTokenizer
             }
         }
         _addedIds = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var (id, token) in _addedTokens) _addedIds[token.Content] = id;
+        foreach (var (id, token) in _addedTokens)
+            if (token.Content.Length > 0) _addedIds[token.Content] = id; // an empty token would match everywhere
 
         var additional = new List<int>();
         BosTokenId = ResolveSpecial(config.BosToken ?? DefaultBos, "bos_token", vocabPath);
@@ -81,7 +82,7 @@ public sealed class ClipTokenizer
         _decodeApart = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (id, token) in _addedTokens)
             if (!_specialIds.Contains(id) || (additional.Contains(id) && id >= bpe.VocabSize)) _decodeApart.Add(token.Content);
-        _addedByLength = _addedIds.Keys.Where(c => c.Length > 0).OrderByDescending(c => c.Length).ToArray();
+        _addedByLength = _addedIds.Keys.OrderByDescending(c => c.Length).ToArray();
 
         long maxLength = config.ModelMaxLength ?? DefaultModelMaxLength;
         if (maxLength < 2 || maxLength > MaxModelMaxLength)
