@@ -100,10 +100,10 @@ public sealed class ModelFolder
             c.Weights?.Entries.Count ?? 0,
             c.Weights?.ParameterCount ?? 0,
             c.Weights?.ElementsByDType ?? new Dictionary<string, long>())).ToList();
-        var unused = Index?.Components.Where(kv => kv.Value.IsPresent && !Components.ContainsKey(kv.Key))
-            .Select(kv => (kv.Key, kv.Value)).ToList() ?? [];
-        return new ModelDescription(Root, Index?.ClassName, Index?.DiffusersVersion, Options.Variant, components,
-            unused.Select(u => new UnusedComponent(u.Key, u.Value.Library, u.Value.ClassName)).ToList());
+        var unused = (Index?.Components ?? new Dictionary<string, ComponentSpec>())
+            .Where(kv => kv.Value.IsPresent && !Components.ContainsKey(kv.Key))
+            .Select(kv => new UnusedComponent(kv.Key, kv.Value.Library, kv.Value.ClassName)).ToList();
+        return new ModelDescription(Root, Index?.ClassName, Index?.DiffusersVersion, Options.Variant, components, unused);
     }
 
     private static List<string> FilesOf(ModelComponent c)

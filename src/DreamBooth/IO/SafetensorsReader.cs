@@ -20,7 +20,7 @@ public sealed class SafetensorsReader : IDisposable
     public string Path { get; }
 
     /// <summary>The data files: the file itself, or every shard in index order.</summary>
-    public IReadOnlyList<string> Files => _shards.Select(s => s.Path).ToList();
+    public IReadOnlyList<string> Files { get; }
 
     /// <summary>Tensor entries by name, in file order (shard by shard). Offsets are relative to the holding file.</summary>
     public IReadOnlyDictionary<string, SafetensorsEntry> Entries { get; }
@@ -33,6 +33,7 @@ public sealed class SafetensorsReader : IDisposable
     {
         Path = path;
         _shards = shards;
+        Files = shards.Select(s => s.Path).ToList();
         Entries = entries;
         _shardOf = shardOf;
         Metadata = metadata;

@@ -55,6 +55,13 @@ public class ModelFolderTests
         return message;
     }
 
+    private sealed class Tiny : TorchSharp.torch.nn.Module
+    {
+        public readonly TorchSharp.Modules.Linear conv_in = TorchSharp.torch.nn.Linear(4, 2);
+
+        public Tiny() : base(nameof(Tiny)) => RegisterComponents();
+    }
+
     private sealed record UnetConfig
     {
         public required int InChannels { get; init; }
@@ -345,6 +352,12 @@ public class ModelFolderTests
         var sd = c.LoadStateDict();
         sd.Keys.Should().BeEquivalentTo("conv_in.weight", "conv_in.bias");
         foreach (var t in sd.Values) t.Dispose();
+
+        // The way models load: WeightLoader over the reader, strict across all shards.
+        using var module = new Tiny();
+        using (var weights = c.OpenWeights()) WeightLoader.Load(module, weights);
+        module.conv_in.weight!.sum().item<float>().Should().Be(8);
+        module.conv_in.bias!.sum().item<float>().Should().Be(2);
         ModelFolder.Open(root, new ModelFolderOptions("fp16")).Describe().ToString()
             .Should().Contain("diffusion_pytorch_model.fp16-00001-of-00002.safetensors, diffusion_pytorch_model.fp16-00002-of-00002.safetensors");
     }
