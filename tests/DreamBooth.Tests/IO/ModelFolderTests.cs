@@ -182,6 +182,7 @@ public class ModelFolderTests
     [InlineData("{\"_class_name\": \"P\", \"unet\": [\"diffusers\", \"\"]}", "component 'unet' must be")]
     [InlineData("{\"_class_name\": \"P\", \"../evil\": [\"diffusers\", \"X\"]}", "component name '../evil' is not a plain folder name")]
     [InlineData("{\"_class_name\": \"P\", \"unet\": [\"a\", \"B\"], \"unet\": [\"a\", \"B\"]}", "key 'unet' appears twice")]
+    [InlineData("{\"_class_name\": \"P\", \"x\": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}", "nested deeper than 16 levels")]
     public void Invalid_model_index(string json, string mention)
     {
         using var dir = new TempDir();
