@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Unicode;
 
 namespace DreamBooth.IO;
 
@@ -37,10 +38,15 @@ public static class ConfigJson
             DefaultIgnoreCondition = JsonIgnoreCondition.Never,
         };
         o.Converters.Add(new IntOrListConverter());
+        // Enums read the snake_case strings diffusers writes ("v_prediction" → VPrediction), never bare numbers.
+        o.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
         return o;
     }
 
     /// <summary>Reads and validates a config file into <typeparamref name="T"/>.</summary>
+    /// <exception cref="DreamBoothException">The file is missing, too large, not JSON, or does not fit <typeparamref name="T"/>;
+    /// one line naming the file and the key, e.g. <c>unet/config.json: key 'block_out_channels' has the wrong type
+    /// (list of integers expected, found "32")</c>.</exception>
     public static T Read<T>(string path)
     {
         var bytes = ReadBounded(path);
@@ -50,6 +56,8 @@ public static class ConfigJson
     /// <summary>Parses config JSON; <paramref name="source"/> names the file in errors.</summary>
     public static T Parse<T>(ReadOnlySpan<byte> json, string source)
     {
+        json = SkipBom(json);
+        if (!Utf8.IsValid(json)) throw new DreamBoothException($"{source}: not valid UTF-8 text");
         try
         {
             var value = JsonSerializer.Deserialize<T>(json, Options);
@@ -58,11 +66,11 @@ public static class ConfigJson
         }
         catch (JsonException e)
         {
-            throw new DreamBoothException($"{source}: {Describe(e)}");
+            throw new DreamBoothException($"{source}: {ConfigErrors.Explain(e, typeof(T), json, DocumentOptions)}");
         }
         catch (InvalidOperationException e)
         {
-            throw new DreamBoothException($"{source}: invalid config ({FirstLine(e.Message)})");
+            throw new DreamBoothException($"{source}: invalid config ({ConfigErrors.FirstLine(e.Message)})");
         }
     }
 
@@ -74,20 +82,32 @@ public static class ConfigJson
     public static JsonDocument ReadDocument(string path)
     {
         var bytes = ReadBounded(path);
+        var json = SkipBom(bytes);
+        if (!Utf8.IsValid(json)) throw new DreamBoothException($"{path}: not valid UTF-8 text");
         try
         {
-            return JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            return JsonDocument.Parse(json.ToArray(), DocumentOptions);
         }
         catch (JsonException e)
         {
-            throw new DreamBoothException($"{path}: {Describe(e)}");
+            throw new DreamBoothException($"{path}: {ConfigErrors.Syntax(e)}");
         }
     }
+
+    private static readonly JsonDocumentOptions DocumentOptions = new()
+    {
+        MaxDepth = MaxDepth,
+        CommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    private static ReadOnlySpan<byte> SkipBom(ReadOnlySpan<byte> json) => json.StartsWith("\uFEFF"u8) ? json[3..] : json;
 
     private static byte[] ReadBounded(string path)
     {
         try
         {
+            if (Directory.Exists(path)) throw new DreamBoothException($"{path}: is a folder, expected a JSON file");
             var info = new FileInfo(path);
             if (!info.Exists) throw new DreamBoothException($"{path}: file not found");
             if (info.Length > MaxConfigBytes) throw new DreamBoothException($"{path}: {info.Length} bytes is too large for a config file (limit {MaxConfigBytes})");
@@ -98,52 +118,6 @@ public static class ConfigJson
             throw new DreamBoothException($"{path}: cannot read ({e.Message})");
         }
     }
-
-    private static string Describe(JsonException e)
-    {
-        var path = e.Path is { Length: > 1 } p ? p.TrimStart('$', '.') : null;
-        var msg = FirstLine(e.Message);
-        // System.Text.Json messages mention CLR types; keep the key and the gist.
-        if (msg.Contains("missing required properties", StringComparison.OrdinalIgnoreCase) ||
-            msg.Contains("missing required", StringComparison.OrdinalIgnoreCase))
-        {
-            var names = System.Text.RegularExpressions.Regex.Match(msg, @"properties including: (.*)\.?$");
-            return "missing required key(s) " + (names.Success ? names.Groups[1].Value.TrimEnd('.') : msg);
-        }
-        if (msg.Contains("maximum configured depth", StringComparison.OrdinalIgnoreCase))
-            return $"nested deeper than {MaxDepth} levels";
-        if (msg.StartsWith("The JSON value could not be converted to ", StringComparison.Ordinal))
-        {
-            var clr = msg["The JSON value could not be converted to ".Length..];
-            int cut = clr.IndexOf(". Path", StringComparison.Ordinal);
-            if (cut >= 0) clr = clr[..cut];
-            return path is not null ? $"key '{path}' has the wrong type ({FriendlyType(clr)} expected)" : $"expected a JSON object at the top level";
-        }
-        if (path is not null && msg.Contains("null", StringComparison.OrdinalIgnoreCase) && msg.Contains("non-nullable", StringComparison.OrdinalIgnoreCase))
-            return $"key '{path}' must not be null";
-        return path is not null ? $"key '{path}': {msg}" : $"not valid JSON ({msg})";
-    }
-
-    private static string FriendlyType(string clr)
-    {
-        bool array = clr.EndsWith("[]", StringComparison.Ordinal) || clr.Contains("List`1", StringComparison.Ordinal);
-        string element = clr.TrimEnd('[', ']');
-        int generic = element.IndexOf('[');
-        if (generic >= 0) element = element[(generic + 1)..].Split(',')[0].Trim('[', ']');
-        string name = element switch
-        {
-            "System.Int32" or "System.Int64" or "System.Int16" => "integer",
-            "System.Double" or "System.Single" or "System.Decimal" => "number",
-            "System.String" => "string",
-            "System.Boolean" => "true/false",
-            _ when element.Contains("IntOrList", StringComparison.Ordinal) => "integer or list of integers",
-            _ when element.Contains("BoolOrList", StringComparison.Ordinal) => "true/false or list of true/false",
-            _ => "object",
-        };
-        return array ? $"list of {name}s" : name;
-    }
-
-    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 }
 
 /// <summary>A config value that diffusers allows as one int or a per-block list (e.g. <c>attention_head_dim</c>).</summary>

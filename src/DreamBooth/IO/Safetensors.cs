@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
-using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,8 +11,8 @@ namespace DreamBooth.IO;
 /// <param name="Name">Tensor name (state-dict key).</param>
 /// <param name="DType">Safetensors dtype string (F32, F16, BF16, I64, ...).</param>
 /// <param name="Shape">Shape; empty for a 0-d tensor.</param>
-/// <param name="Begin">Start offset relative to the data section.</param>
-/// <param name="End">End offset (exclusive) relative to the data section.</param>
+/// <param name="Begin">Start offset relative to the data section of the file that holds the tensor.</param>
+/// <param name="End">End offset (exclusive) relative to that data section.</param>
 public sealed record SafetensorsEntry(string Name, string DType, long[] Shape, long Begin, long End)
 {
     /// <summary>Number of elements (1 for a 0-d tensor).</summary>
@@ -27,6 +28,7 @@ public sealed record SafetensorsEntry(string Name, string DType, long[] Shape, l
 /// <param name="MaxRank">Most dimensions one tensor may have.</param>
 public sealed record SafetensorsLimits(long MaxHeaderBytes = 100_000_000, int MaxTensors = 1_000_000, int MaxRank = 16)
 {
+    /// <summary>The limits used when none are given.</summary>
     public static SafetensorsLimits Default { get; } = new();
 }
 
@@ -52,7 +54,16 @@ public static class Safetensors
         ["BOOL"] = (ScalarType.Bool, 1),
     };
 
-    /// <summary>Bytes per element of a safetensors dtype string, or null when unknown.</summary>
+    // Valid in the format but with no TorchSharp 0.107 scalar type; named in errors so that they are not called "unknown".
+    private static readonly HashSet<string> UnsupportedDTypes = new(StringComparer.Ordinal)
+    {
+        "U16", "U32", "U64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "C64",
+    };
+
+    /// <summary>The dtype strings this implementation reads and writes.</summary>
+    public static IReadOnlyCollection<string> SupportedDTypes => DTypes.Keys;
+
+    /// <summary>Bytes per element of a safetensors dtype string, or null when unknown or unsupported.</summary>
     public static int? ElementSize(string dtype) => DTypes.TryGetValue(dtype, out var d) ? d.Size : null;
 
     /// <summary>Maps a safetensors dtype string to a TorchSharp scalar type.</summary>
@@ -67,8 +78,20 @@ public static class Safetensors
         throw new ArgumentException($"scalar type {type} cannot be stored in safetensors");
     }
 
+    internal static string DescribeUnknownDType(string dtype) => UnsupportedDTypes.Contains(dtype)
+        ? $"dtype '{dtype}' is not supported (supported: {string.Join(", ", DTypes.Keys)})"
+        : $"unknown dtype '{dtype}'";
+
     /// <summary>Opens a file and reads and validates its header; tensor data is read on demand.</summary>
-    public static SafetensorsReader Open(string path, SafetensorsLimits? limits = null) => new(path, limits ?? SafetensorsLimits.Default);
+    public static SafetensorsReader Open(string path, SafetensorsLimits? limits = null) => SafetensorsReader.OpenFile(path, limits ?? SafetensorsLimits.Default);
+
+    /// <summary>
+    /// Opens a sharded checkpoint through its index (<c>*.safetensors.index.json</c>, whose <c>weight_map</c> maps each
+    /// tensor name to a shard file in the same folder) as one reader over all shards. Every shard must exist and hold
+    /// exactly the tensors the index maps to it; no tensor may be in two shards.
+    /// </summary>
+    public static SafetensorsReader OpenSharded(string indexPath, SafetensorsLimits? limits = null) =>
+        SafetensorsReader.OpenShards(indexPath, SafetensorsIndex.Read(indexPath), limits ?? SafetensorsLimits.Default);
 
     /// <summary>Loads every tensor of a file (optionally converting floating-point tensors to <paramref name="floatType"/>).</summary>
     public static Dictionary<string, Tensor> LoadAll(string path, ScalarType? floatType = null)
@@ -79,28 +102,30 @@ public static class Safetensors
 
     /// <summary>
     /// Writes tensors to <paramref name="path"/> atomically: the file is written beside the target under a temporary
-    /// name, flushed to disk and renamed over it, so a crash leaves either the old file or the new one.
-    /// Tensor data is streamed one tensor at a time.
+    /// name, flushed to disk and renamed over it, so a failure at any point leaves either the old file or the new one.
+    /// The bytes depend only on the tensors and metadata: tensors sorted by name (ordinal), <c>__metadata__</c> first
+    /// with sorted keys, compact JSON padded with spaces to a multiple of 8, data contiguous in name order.
+    /// Tensor data is streamed one tensor at a time (a non-contiguous or non-CPU tensor is copied one at a time).
     /// </summary>
+    /// <exception cref="ArgumentException">A duplicate, empty or reserved name, or a dtype safetensors cannot hold.</exception>
     public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var list = tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (name, _) in list)
-            if (!names.Add(name)) throw new ArgumentException($"duplicate tensor name '{name}'");
-
         var header = new Dictionary<string, object>(StringComparer.Ordinal);
-        if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
+        if (metadata is { Count: > 0 })
+            header["__metadata__"] = new SortedDictionary<string, string>(metadata.ToDictionary(), StringComparer.Ordinal);
         long offset = 0;
         foreach (var (name, t) in list)
         {
+            if (name.Length == 0) throw new ArgumentException("a tensor has an empty name");
             if (name == "__metadata__") throw new ArgumentException("'__metadata__' is not a valid tensor name");
+            if (header.ContainsKey(name)) throw new ArgumentException($"duplicate tensor name '{name}'");
             var dtype = ToDTypeString(t.dtype);
             long bytes = t.numel() * ElementSize(dtype)!.Value;
-            header[name] = new { dtype, shape = t.shape, data_offsets = new[] { offset, offset + bytes } };
+            header[name] = new HeaderEntry(dtype, t.shape, [offset, offset + bytes]);
             offset += bytes;
         }
-        var json = JsonSerializer.SerializeToUtf8Bytes(header);
+        var json = JsonSerializer.SerializeToUtf8Bytes(header, HeaderJson);
         int padded = (json.Length + 7) / 8 * 8;
 
         AtomicFile.Write(path, stream =>
@@ -119,219 +144,36 @@ public static class Safetensors
         });
     }
 
-    // Tensor.bytes is a view of the native buffer (no copy) for tensors under 2 GiB; larger ones go through
-    // TorchSharp's chunked stream copy.
-    private static void WriteNative(Stream stream, Tensor t)
+    private sealed record HeaderEntry(
+        [property: JsonPropertyName("dtype")] string DType,
+        [property: JsonPropertyName("shape")] long[] Shape,
+        [property: JsonPropertyName("data_offsets")] long[] DataOffsets);
+
+    // Names are written as raw UTF-8 like the reference writer (the default encoder would escape '+', '<', non-ASCII).
+    private static readonly JsonSerializerOptions HeaderJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    // Tensor data moves through Tensor.bytes, a span over the native buffer (no copy), taken over 1-D slices of at most
+    // ChunkBytes so that tensors over 2 GiB work too. The format is little-endian, as is every platform TorchSharp ships for.
+    internal const long ChunkBytes = 1L << 30;
+
+    internal static void WriteNative(Stream stream, Tensor contiguous, long chunkBytes = ChunkBytes) =>
+        ForEachChunk(contiguous, chunkBytes, span => stream.Write(span));
+
+    internal static void ReadNative(Stream stream, Tensor contiguous, long chunkBytes = ChunkBytes) =>
+        ForEachChunk(contiguous, chunkBytes, span => stream.ReadExactly(span));
+
+    private delegate void SpanAction(Span<byte> span);
+
+    private static void ForEachChunk(Tensor t, long chunkBytes, SpanAction action)
     {
-        long total = t.numel() * t.ElementSize;
-        if (total == 0) return;
-        if (total <= int.MaxValue) stream.Write(t.bytes);
-        else t.WriteBytesToStream(stream, 1 << 22);
-    }
-
-    internal static void ReadNative(Stream stream, Tensor t, long total)
-    {
-        if (total == 0) return;
-        if (total <= int.MaxValue) stream.ReadExactly(t.bytes);
-        else t.ReadBytesFromStream(stream, 1 << 22);
-    }
-}
-
-/// <summary>An open .safetensors file with a validated header. Tensors are read one at a time into native memory.</summary>
-public sealed class SafetensorsReader : IDisposable
-{
-    private readonly FileStream _stream;
-    private readonly long _dataStart;
-
-    /// <summary>The file's path.</summary>
-    public string Path { get; }
-
-    /// <summary>Tensor entries by name, in file order.</summary>
-    public IReadOnlyDictionary<string, SafetensorsEntry> Entries { get; }
-
-    /// <summary>The optional <c>__metadata__</c> string map.</summary>
-    public IReadOnlyDictionary<string, string> Metadata { get; }
-
-    internal SafetensorsReader(string path, SafetensorsLimits limits)
-    {
-        Path = path;
-        try
+        long n = t.numel();
+        if (n == 0) return;
+        long perChunk = Math.Max(1, chunkBytes / t.ElementSize);
+        using var flat = t.view(-1);
+        for (long start = 0; start < n; start += perChunk)
         {
-            _stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new DreamBoothException($"{path}: cannot open weights file ({e.Message})");
-        }
-        try
-        {
-            (Entries, Metadata, _dataStart) = ReadHeader(_stream, path, limits);
-        }
-        catch
-        {
-            _stream.Dispose();
-            throw;
+            using var part = flat.narrow(0, start, Math.Min(perChunk, n - start));
+            action(part.bytes);
         }
     }
-
-    private static (IReadOnlyDictionary<string, SafetensorsEntry>, IReadOnlyDictionary<string, string>, long) ReadHeader(
-        FileStream stream, string path, SafetensorsLimits limits)
-    {
-        long fileLength = stream.Length;
-        DreamBoothException Bad(string what) => new($"{path}: not a valid safetensors file: {what}");
-        if (fileLength < 8) throw Bad($"file is {fileLength} bytes, shorter than the 8-byte header length");
-        Span<byte> lenBytes = stackalloc byte[8];
-        stream.ReadExactly(lenBytes);
-        ulong headerLen = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
-        if (headerLen > (ulong)(fileLength - 8))
-            throw Bad($"header length {headerLen} runs past the end of the file ({fileLength} bytes; truncated?)");
-        if (headerLen > (ulong)limits.MaxHeaderBytes)
-            throw Bad($"header length {headerLen} exceeds the limit of {limits.MaxHeaderBytes} bytes");
-        if (headerLen < 2) throw Bad($"header length {headerLen} is too small for a JSON object");
-        var json = new byte[headerLen];
-        stream.ReadExactly(json);
-        long dataStart = 8 + (long)headerLen;
-        long dataLength = fileLength - dataStart;
-
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 8 });
-        }
-        catch (JsonException e)
-        {
-            throw Bad($"header is not valid JSON ({e.Message.Split('\n')[0]})");
-        }
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad("header JSON is not an object");
-            var entries = new List<SafetensorsEntry>();
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var prop in doc.RootElement.EnumerateObject())
-            {
-                string name = prop.Name;
-                if (!seen.Add(name)) throw Bad($"tensor '{name}' is declared twice");
-                if (name == "__metadata__")
-                {
-                    if (prop.Value.ValueKind != JsonValueKind.Object) throw Bad("'__metadata__' is not an object");
-                    foreach (var m in prop.Value.EnumerateObject())
-                    {
-                        if (m.Value.ValueKind != JsonValueKind.String) throw Bad($"'__metadata__' value '{m.Name}' is not a string");
-                        metadata[m.Name] = m.Value.GetString()!;
-                    }
-                    continue;
-                }
-                if (entries.Count >= limits.MaxTensors) throw Bad($"more than {limits.MaxTensors} tensors");
-                entries.Add(ParseEntry(name, prop.Value, dataLength, limits, Bad));
-            }
-
-            // Offsets must tile the data section exactly, as the reference implementation requires: no overlap, no gap.
-            long expected = 0;
-            foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
-            {
-                if (e.Begin < expected)
-                {
-                    var other = entries.First(o => !ReferenceEquals(o, e) && o.Begin < e.End && e.Begin < o.End);
-                    throw Bad($"tensor '{e.Name}' data [{e.Begin}, {e.End}) overlaps tensor '{other.Name}' [{other.Begin}, {other.End})");
-                }
-                if (e.Begin > expected) throw Bad($"tensor '{e.Name}' starts at {e.Begin}, leaving a gap after offset {expected}");
-                expected = e.End;
-            }
-            if (expected != dataLength)
-                throw Bad($"tensor data covers {expected} bytes but the file holds {dataLength} bytes after the header");
-
-            var dict = new Dictionary<string, SafetensorsEntry>(StringComparer.Ordinal);
-            foreach (var e in entries) dict[e.Name] = e;
-            return (dict, metadata, dataStart);
-        }
-    }
-
-    private static SafetensorsEntry ParseEntry(string name, JsonElement v, long dataLength, SafetensorsLimits limits, Func<string, DreamBoothException> bad)
-    {
-        if (name.Length == 0) throw bad("a tensor has an empty name");
-        if (v.ValueKind != JsonValueKind.Object) throw bad($"tensor '{name}': entry is not an object");
-        if (!v.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
-            throw bad($"tensor '{name}': missing or non-string 'dtype'");
-        string dtype = dt.GetString()!;
-        int size = Safetensors.ElementSize(dtype) ?? throw bad($"tensor '{name}': unknown dtype '{dtype}'");
-        if (!v.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
-            throw bad($"tensor '{name}': missing or non-array 'shape'");
-        if (sh.GetArrayLength() > limits.MaxRank) throw bad($"tensor '{name}': {sh.GetArrayLength()} dimensions, more than {limits.MaxRank}");
-        var shape = new long[sh.GetArrayLength()];
-        int i = 0;
-        foreach (var d in sh.EnumerateArray())
-        {
-            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long dim) || dim < 0)
-                throw bad($"tensor '{name}': shape entry {d.GetRawText()} is not a non-negative integer");
-            shape[i++] = dim;
-        }
-        // The byte count a shape needs; -1 when it does not fit in 64 bits (a hostile shape, never allocated).
-        long needed;
-        try
-        {
-            needed = shape.Contains(0) ? 0 : checked(shape.Aggregate(1L, (a, b) => checked(a * b)) * size);
-        }
-        catch (OverflowException)
-        {
-            needed = -1;
-        }
-        if (!v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
-            throw bad($"tensor '{name}': 'data_offsets' is not a [begin, end] pair");
-        var o = off.EnumerateArray().ToArray();
-        if (!o[0].TryGetInt64(out long begin) || !o[1].TryGetInt64(out long end) || begin < 0 || end < begin)
-            throw bad($"tensor '{name}': data_offsets {off.GetRawText()} are not 0 <= begin <= end");
-        if (end > dataLength)
-            throw bad($"tensor '{name}': data_offsets [{begin}, {end}] run past the {dataLength} data bytes in the file (truncated?)");
-        if (end - begin != needed)
-            throw bad($"tensor '{name}': data_offsets span {end - begin} bytes but {dtype} shape [{string.Join(", ", shape)}] needs {(needed < 0 ? "more than 2^63" : needed.ToString())}");
-        foreach (var p in v.EnumerateObject())
-            if (p.Name is not ("dtype" or "shape" or "data_offsets")) throw bad($"tensor '{name}': unexpected field '{p.Name}'");
-        return new SafetensorsEntry(name, dtype, shape, begin, end);
-    }
-
-    /// <summary>Reads one tensor; floating-point data is converted to <paramref name="floatType"/> when given.</summary>
-    public Tensor Load(string name, ScalarType? floatType = null)
-    {
-        if (!Entries.TryGetValue(name, out var e)) throw new DreamBoothException($"{Path}: no tensor named '{name}'");
-        var t = empty(e.Shape, e.ScalarType);
-        try
-        {
-            lock (_stream)
-            {
-                _stream.Seek(_dataStart + e.Begin, SeekOrigin.Begin);
-                Safetensors.ReadNative(_stream, t, e.End - e.Begin);
-            }
-        }
-        catch (Exception ex) when (ex is IOException or EndOfStreamException)
-        {
-            t.Dispose();
-            throw new DreamBoothException($"{Path}: cannot read tensor '{name}' ({ex.Message})");
-        }
-        if (floatType is { } ft && t.is_floating_point() && t.dtype != ft)
-        {
-            var c = t.to_type(ft);
-            t.Dispose();
-            return c;
-        }
-        return t;
-    }
-
-    /// <summary>Reads every tensor.</summary>
-    public Dictionary<string, Tensor> LoadAll(ScalarType? floatType = null)
-    {
-        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        try
-        {
-            foreach (var name in Entries.Keys) result[name] = Load(name, floatType);
-        }
-        catch
-        {
-            foreach (var t in result.Values) t.Dispose();
-            throw;
-        }
-        return result;
-    }
-
-    public void Dispose() => _stream.Dispose();
 }

@@ -166,7 +166,7 @@ public class ClipTokenizerTests
         { "merges.txt with only a header", "merges.txt", "no merge rules" },
         { "vocab lacks eos", "vocab.json", "eos_token '<|endoftext|>' is not in the vocabulary" },
         { "pad token not in vocab", "vocab.json", "pad_token '<pad>'" },
-        { "tokenizer_config.json not JSON", "tokenizer_config.json", "model_max_length" },
+        { "tokenizer_config.json not JSON", "tokenizer_config.json", "not valid JSON" },
         { "special token of the wrong type", "special_tokens_map.json", "bos_token" },
         { "model_max_length 1", "tokenizer_config.json", "model_max_length 1 is out of range" },
         { "added_tokens_decoder key not an id", "tokenizer_config.json", "'abc' is not a token id" },
