@@ -104,6 +104,32 @@ public class SchedulerGoldenTests
         _ => null,
     };
 
+    public static TheoryData<string> ModelSchedulerFolders() => new(
+        Directory.EnumerateDirectories(Golden.Dir)
+            .Where(d => File.Exists(Path.Combine(d, "scheduler", "scheduler_config.json")))
+            .Select(d => Path.GetFileName(d)!));
+
+    /// <summary>A model folder's scheduler builds the class it names, and every value the file gives is the one used.</summary>
+    [Theory, Trait("Category", Golden.Category)]
+    [MemberData(nameof(ModelSchedulerFolders))]
+    public void Model_scheduler_folders_load_with_their_values(string model)
+    {
+        var folder = Golden.PathOf(model, "scheduler");
+        using var scheduler = SchedulerFactory.FromPretrained(folder);
+        var file = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "scheduler_config.json")))!.AsObject();
+        Assert.Equal(file["_class_name"]!.GetValue<string>(), scheduler.ClassName);
+        var ours = JsonSerializer.SerializeToNode(scheduler.Config, ConfigJson.Options)!.AsObject();
+        int compared = 0;
+        foreach (var (key, value) in file)
+        {
+            if (key.StartsWith('_') || !ours.ContainsKey(key) || ours[key] is null) continue;
+            Assert.True(SameValue(ours[key], value), $"{model}: '{key}' is {ours[key]!.ToJsonString()}, the file says {value?.ToJsonString() ?? "null"}");
+            compared++;
+        }
+        Assert.True(compared > 0, $"{model}: no config key was compared");
+        Assert.Equal(file["prediction_type"]?.GetValue<string>() ?? "epsilon", scheduler.PredictionType.ToConfigString());
+    }
+
     [Theory, Trait("Category", Golden.Category)]
     [MemberData(nameof(ScheduleCases))]
     public void Training_schedule_matches(string caseName)
