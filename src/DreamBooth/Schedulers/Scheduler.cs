@@ -40,10 +40,10 @@ public abstract class Scheduler : IDisposable
         if (NumTrainTimesteps < 1)
             throw new DreamBoothException($"{Source}: num_train_timesteps must be at least 1, got {NumTrainTimesteps}");
         var predictionType = resolved.PredictionType ?? "epsilon";
-        PredictionType = ParsePredictionType(predictionType)
-            ?? throw new DreamBoothException($"{Source}: prediction_type '{predictionType}' is not supported by {ClassName}; expected one of {string.Join(", ", SupportedPredictionTypes.Select(p => p.ToConfigString()))}");
-        if (!SupportedPredictionTypes.Contains(PredictionType))
-            throw new DreamBoothException($"{Source}: prediction_type '{predictionType}' is not supported by {ClassName}; expected one of {string.Join(", ", SupportedPredictionTypes.Select(p => p.ToConfigString()))}");
+        if (ParsePredictionType(predictionType) is not { } parsed || !SupportedPredictionTypes.Contains(parsed))
+            throw new DreamBoothException($"{Source}: prediction_type '{predictionType}' is not supported by {ClassName}; " +
+                                          $"expected one of {string.Join(", ", SupportedPredictionTypes.Select(p => p.ToConfigString()))}");
+        PredictionType = parsed;
 
         using var scope = NewDisposeScope();
         var betas = BetaSchedules.Create(resolved, allowSigmoidBetas);
