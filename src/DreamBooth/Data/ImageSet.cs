@@ -56,11 +56,6 @@ public sealed class ImageSet
         foreach (var path in directory.Images)
         {
             if (images.Count == source.MaxImages) break;
-            var captionPath = source.UseCaptions ? directory.CaptionFileFor(path) : null;
-            var prompt = captionPath is not null ? CaptionFile.Read(captionPath)
-                : source.Prompt ?? throw new DreamBoothException(
-                    $"{path}: no caption file ({System.IO.Path.GetFileNameWithoutExtension(path)}.txt) and no {source.PromptFlag} given");
-
             DecodedImage decoded;
             try
             {
@@ -72,6 +67,12 @@ public sealed class ImageSet
                 warn?.Invoke($"skipping {e.Message}");
                 continue;
             }
+
+            // Captions are read only for usable images; a caption problem is the user's to fix, so it stops the load.
+            var captionPath = source.UseCaptions ? directory.CaptionFileFor(path) : null;
+            var prompt = captionPath is not null ? CaptionFile.Read(captionPath)
+                : source.Prompt ?? throw new DreamBoothException(
+                    $"{path}: no caption file ({System.IO.Path.GetFileNameWithoutExtension(path)}.txt) and no {source.PromptFlag} given");
 
             var image = Prepare(path, prompt, captionPath, decoded, augmentation, generator);
             if (image.Upscaled)
@@ -96,6 +97,17 @@ public sealed class ImageSet
         var tensors = items.Select(it => PixelValues(it.Image, it.Variant)).ToList();
         if (tensors.Count == 0) throw new ArgumentException("no items", nameof(items));
         return torch.stack(tensors).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Picks the variant of image <paramref name="image"/> to train on at one step: uniform, <c>randint(0, #variants)</c>
+    /// from <paramref name="generator"/>. One draw every time, even for a single variant, so the random stream does not
+    /// depend on how many variants images have.
+    /// </summary>
+    public int PickVariant(int image, torch.Generator generator)
+    {
+        using var t = torch.randint(0L, Images[image].Variants.Count, [1L], ScalarType.Int64, generator: generator);
+        return (int)t.item<long>();
     }
 
     /// <summary>Every (image, variant) pair, images in order, variants in order: what to encode and cache.</summary>
