@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using DreamBooth.Cli.Commands;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -29,7 +30,7 @@ public static class CliApp
         }
         catch (Exception ex)
         {
-            return ReportError(ex);
+            return ReportError(ex, args);
         }
         finally
         {
@@ -50,9 +51,17 @@ public static class CliApp
         return app;
     }
 
-    /// <summary>Prints one line for an exception and returns the exit code that goes with it.</summary>
-    public static int ReportError(Exception ex)
+    /// <summary>
+    /// Prints one line for an exception and returns the exit code that goes with it. With the command line
+    /// <paramref name="args"/>, a value Spectre could not convert is reported with the option that carried it.
+    /// </summary>
+    public static int ReportError(Exception ex, IReadOnlyList<string>? args = null)
     {
+        if (ex is CommandRuntimeException or CommandParseException && args is not null && ConversionError(ex.Message, args) is { } conversion)
+        {
+            Console.Error.WriteLine("error: " + conversion + " (see --help)");
+            return ExitBadInput;
+        }
         switch (ex)
         {
             case OperationCanceledException:
@@ -69,6 +78,28 @@ public static class CliApp
                 if (Environment.GetEnvironmentVariable("DREAMBOOTH_DEBUG") is { Length: > 0 }) Console.Error.WriteLine(ex);
                 return ExitInternal;
         }
+    }
+
+    // Spectre says "Failed to convert 'abc' to Double." without the option; find the option in the arguments.
+    private static string? ConversionError(string message, IReadOnlyList<string> args)
+    {
+        var m = Regex.Match(message, @"^Failed to convert '(.*)' to (\S+)\.$", RegexOptions.Singleline);
+        if (!m.Success) return null;
+        string value = m.Groups[1].Value;
+        string what = m.Groups[2].Value switch
+        {
+            "Double" or "Single" or "Decimal" => "a number",
+            "Int32" or "Int64" or "Int16" or "UInt32" or "UInt64" => "a whole number",
+            "Nullable`1" => "a number", // Spectre names no inner type; the optional options of this CLI are numbers
+            var t => "a " + t,
+        };
+        for (int i = 0; i < args.Count; i++)
+        {
+            if (i + 1 < args.Count && args[i].StartsWith('-') && args[i + 1] == value) return $"{args[i]}: '{value}' is not {what}";
+            if (args[i].StartsWith('-') && (args[i].EndsWith("=" + value) || args[i].EndsWith(":" + value)))
+                return $"{args[i][..(args[i].Length - value.Length - 1)]}: '{value}' is not {what}";
+        }
+        return $"'{value}' is not {what}";
     }
 
     private static string OneLine(string s) => string.Join(" ", s.Split(new[] { '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries).Select(x => x.Trim()));

@@ -57,7 +57,7 @@ public sealed class StableDiffusionPipeline
     /// <summary>
     /// Generates the images of <paramref name="request"/> batch by batch (<see cref="GenerationRequest.BatchSize"/>
     /// images each), yielding each batch once decoded; the caller disposes every batch. Settings are checked (and a
-    /// missing seed is drawn) when this method is called, before any work. Enumerate it once.
+    /// missing seed is drawn) when this method is called, before any work; the work happens while enumerating. Enumerate it once.
     /// </summary>
     /// <exception cref="DreamBoothException">Bad settings.</exception>
     public IEnumerable<GeneratedBatch> GenerateBatches(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
@@ -66,18 +66,9 @@ public sealed class StableDiffusionPipeline
         request = request.WithSeed();
         request.Validate();
         var (height, width) = ImageSize(request);
-        var scheduler = Model.CreateScheduler(request.Scheduler);
-        try
-        {
-            scheduler.SetTimesteps(request.Steps);
-            if (scheduler is DDIMScheduler ddim) ddim.Eta = request.Eta;
-        }
-        catch
-        {
-            scheduler.Dispose();
-            throw;
-        }
-        return Run(request, scheduler, height, width, progress, cancellationToken);
+        // The sampler name and the step count are checked now; the run builds its own instance when enumerated.
+        CreateScheduler(request).Dispose();
+        return Run(request, height, width, progress, cancellationToken);
     }
 
     /// <summary>
@@ -170,13 +161,31 @@ public sealed class StableDiffusionPipeline
         return (height, width);
     }
 
-    private IEnumerable<GeneratedBatch> Run(GenerationRequest request, Scheduler scheduler, int height, int width,
+    private Scheduler CreateScheduler(GenerationRequest request)
+    {
+        var scheduler = Model.CreateScheduler(request.Scheduler);
+        try
+        {
+            scheduler.SetTimesteps(request.Steps);
+            if (scheduler is DDIMScheduler ddim) ddim.Eta = request.Eta;
+            return scheduler;
+        }
+        catch
+        {
+            scheduler.Dispose();
+            throw;
+        }
+    }
+
+    private IEnumerable<GeneratedBatch> Run(GenerationRequest request, int height, int width,
         IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
     {
         PromptEmbeddings? embeddings = null;
+        Scheduler? scheduler = null;
         try
         {
             cancellationToken.ThrowIfCancellationRequested();
+            scheduler = CreateScheduler(request);
             embeddings = EncodePrompts(request.Prompts, request.NegativePrompts, request.UsesGuidance, request.ClipSkip);
             int total = request.ImageCount;
             int batchCount = (total + request.BatchSize - 1) / request.BatchSize;
@@ -193,7 +202,7 @@ public sealed class StableDiffusionPipeline
         finally
         {
             embeddings?.Dispose();
-            scheduler.Dispose();
+            scheduler?.Dispose();
         }
     }
 
