@@ -219,7 +219,9 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
 
         public void Report(GenerationProgress value)
         {
-            if (Task is not null) Task.Value = value.CompletedSteps;
+            if (Task is null) return;
+            Task.MaxValue = value.TotalSteps;
+            Task.Value = value.CompletedSteps;
         }
     }
 

@@ -189,13 +189,14 @@ public sealed class StableDiffusionPipeline
             embeddings = EncodePrompts(request.Prompts, request.NegativePrompts, request.UsesGuidance, request.ClipSkip);
             int total = request.ImageCount;
             int batchCount = (total + request.BatchSize - 1) / request.BatchSize;
+            int modelCalls = scheduler.TimestepValues.Count; // the steps, or one more for PNDM's repeated first timestep
             for (int b = 0; b < batchCount; b++)
             {
                 int first = b * request.BatchSize;
                 int count = Math.Min(request.BatchSize, total - first);
                 // Built fully before the yield: no dispose scope or no_grad state may stay open across it.
                 var batch = GenerateBatch(request, scheduler, embeddings, first, count, height, width,
-                    step => progress?.Report(new GenerationProgress(b, batchCount, step, request.Steps, first, total)), cancellationToken);
+                    step => progress?.Report(new GenerationProgress(b, batchCount, step, modelCalls, first, total)), cancellationToken);
                 yield return batch;
             }
         }

@@ -176,6 +176,12 @@ public class StableDiffusionPipelineTests
         Assert.All(reports, r => Assert.Equal(4, r.TotalSteps));
         Assert.Equal([0, 0, 2, 2], reports.Select(r => r.ImagesDone));
         Assert.All(reports, r => Assert.Equal(3, r.ImageCount));
+
+        // PNDM calls the UNet once more than the step count (its first timestep repeats); progress counts calls.
+        reports.Clear();
+        using var plms = pipeline.Generate(TinyPipeline.Request() with { Steps = 3, Scheduler = "pndm" }, new SyncProgress(reports.Add));
+        Assert.Equal([1, 2, 3, 4], reports.Select(r => r.CompletedSteps));
+        Assert.All(reports, r => Assert.Equal(4, r.TotalSteps));
     }
 
     [Fact]

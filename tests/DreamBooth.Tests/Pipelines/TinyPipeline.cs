@@ -22,7 +22,7 @@ internal static class TinyPipeline
 
     public static SchedulerConfig SchedulerConfig => SchedulerConfig.Parse("""
         {"_class_name":"DDIMScheduler","beta_schedule":"scaled_linear","beta_start":0.00085,"beta_end":0.012,
-         "num_train_timesteps":1000,"steps_offset":1,"set_alpha_to_one":false,"clip_sample":false,"prediction_type":"epsilon"}
+         "num_train_timesteps":1000,"steps_offset":1,"set_alpha_to_one":false,"clip_sample":false,"prediction_type":"epsilon","skip_prk_steps":true}
         """u8, "tiny scheduler config");
 
     public static StableDiffusionModel Create(UNet2DConditionConfig? unetConfig = null, int textWidth = 12)
