@@ -7,7 +7,12 @@ namespace DreamBooth.IO;
 /// default files (<see cref="ComponentWeights.Variant"/> tells which), but at least one component must have it; a
 /// single-component folder must have it. Null reads the default files.
 /// </param>
-public sealed record ModelFolderOptions(string? Variant = null)
+/// <param name="AllowPickle">
+/// Load PyTorch pickle weights (<c>diffusion_pytorch_model.bin</c>, <c>pytorch_model.bin</c>) when a component has no
+/// .safetensors weights, through <see cref="PickleCheckpoint"/>'s restricted unpickler, which only rebuilds tensors and
+/// refuses every other global (the CLI's <c>--allow-pickle</c>). Off by default: pickle files are refused with how to convert them.
+/// </param>
+public sealed record ModelFolderOptions(string? Variant = null, bool AllowPickle = false)
 {
     /// <summary>Default weights, no variant.</summary>
     public static ModelFolderOptions Default { get; } = new();
@@ -18,7 +23,8 @@ public sealed record ModelFolderOptions(string? Variant = null)
 /// (<c>unet</c>, <c>vae</c>, <c>text_encoder</c>, <c>text_encoder_2</c>, <c>tokenizer</c>, <c>tokenizer_2</c>,
 /// <c>scheduler</c>) — or a folder that is a single component. <see cref="Open"/> validates everything it can without
 /// loading tensors (every listed component's folder, config and weights headers), so a bad folder fails in a second
-/// with one line, not in the middle of a run. Only safetensors weights are read; pickle files are refused.
+/// with one line, not in the middle of a run. Safetensors weights are read; pickle files are refused unless
+/// <see cref="ModelFolderOptions.AllowPickle"/> is set.
 /// </summary>
 public sealed class ModelFolder
 {

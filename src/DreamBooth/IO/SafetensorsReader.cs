@@ -9,7 +9,7 @@ namespace DreamBooth.IO;
 /// An open .safetensors checkpoint with validated headers: one file, or the shards of a sharded checkpoint seen as one.
 /// Tensors are read one at a time straight into their native buffers, so loading needs about one copy of the weights.
 /// </summary>
-public sealed class SafetensorsReader : IDisposable
+public sealed class SafetensorsReader : ITensorReader
 {
     private sealed record Shard(string Path, FileStream Stream, long DataStart);
 

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace DreamBooth.IO;
 
 /// <summary>
-/// Loads a .safetensors state dict into a module strictly, like PyTorch's <c>load_state_dict(strict=True)</c>: the
+/// Loads a state dict (.safetensors, or a pickle checkpoint read by <see cref="PickleCheckpoint"/>) into a module strictly, like PyTorch's <c>load_state_dict(strict=True)</c>: the
 /// file's keys must equal the module's parameter and persistent-buffer names, with equal shapes. Any difference is one
 /// <see cref="DreamBoothException"/> that lists every missing, unexpected and shape-mismatched key. Tensors are read one at
 /// a time and copied (with dtype conversion) into the module's existing storage, so peak memory stays near one model.
@@ -26,14 +26,14 @@ public static class WeightLoader
     }
 
     /// <summary>Loads from an open reader (see <see cref="Load(nn.Module, string, bool, IReadOnlyCollection{string})"/>).</summary>
-    public static void Load(nn.Module module, SafetensorsReader reader, bool checkFinite = true, IReadOnlyCollection<string>? ignoreUnexpected = null) =>
+    public static void Load(nn.Module module, ITensorReader reader, bool checkFinite = true, IReadOnlyCollection<string>? ignoreUnexpected = null) =>
         Load(module, reader, static key => key, checkFinite, ignoreUnexpected);
 
     /// <summary>
     /// Loads from an open reader whose keys may use older names: <paramref name="modelKeyOf"/> maps each file key to the
     /// module's key (identity for keys that need no conversion), as diffusers converts legacy checkpoints on load.
     /// </summary>
-    public static void Load(nn.Module module, SafetensorsReader reader, Func<string, string> modelKeyOf, bool checkFinite = true,
+    public static void Load(nn.Module module, ITensorReader reader, Func<string, string> modelKeyOf, bool checkFinite = true,
         IReadOnlyCollection<string>? ignoreUnexpected = null)
     {
         var target = module.state_dict();

@@ -1,0 +1,78 @@
+using DreamBooth.Fuzz;
+using SharpFuzz;
+
+// The AFL++ harness for the library's parsers (run through ../../fuzz, which builds, instruments and starts afl-fuzz):
+//   instrument <DreamBooth.dll>       adds AFL edge-coverage probes to the library (SharpFuzz), in place
+//   seeds <target> <dir>              writes the seed corpus of a target
+//   run <target>                      the AFL++ persistent-mode loop: every input through FuzzTargets.RunChecked
+//   replay <target> <file|dir>...     runs saved inputs (crashes, hangs, a corpus) once each and prints every outcome
+//   list                              the targets
+// Instrumented code records every branch into SharpFuzz's trace buffer. Under afl-fuzz, Fuzzer.Run points it at the
+// fuzzer's shared memory; until then (workspace set-up) and in every other mode it needs a private buffer.
+TraceBuffer.Allocate();
+
+switch (args.FirstOrDefault())
+{
+    case "instrument" when args.Length == 2:
+        Instrument(args[1]);
+        return 0;
+    case "seeds" when args.Length == 3:
+        Seeds.Write(FuzzTargets.Find(args[1]), args[2]);
+        return 0;
+    case "run" when args.Length == 2:
+    {
+        var target = FuzzTargets.Find(args[1]);
+        using var workspace = new FuzzWorkspace();
+        // Persistent mode: one process runs input after input; an exception escaping the action is an AFL++ crash.
+        Fuzzer.Run(stream =>
+        {
+            using var buffer = new MemoryStream();
+            stream.CopyTo(buffer);
+            FuzzTargets.RunChecked(target, buffer.ToArray(), workspace);
+        });
+        return 0;
+    }
+    case "replay" when args.Length >= 3:
+        return Replay(FuzzTargets.Find(args[1]), args[2..]);
+    case "list":
+        foreach (var t in FuzzTargets.All) Console.WriteLine($"{t.Name,-12} {t.Description}");
+        return 0;
+    default:
+        Console.Error.WriteLine("usage: DreamBooth.Fuzz instrument <dll> | seeds <target> <dir> | run <target> | replay <target> <file|dir>... | list");
+        return 2;
+}
+
+static void Instrument(string dll)
+{
+    // Only the library's own code is instrumented; System.Text.Json, TorchSharp and the BCL are not.
+    var types = Fuzzer.Instrument(dll, type => type.StartsWith("DreamBooth.", StringComparison.Ordinal), Options.Value);
+    Console.WriteLine($"instrumented {types.Count()} types in {dll}");
+}
+
+static int Replay(FuzzTarget target, string[] paths)
+{
+    using var workspace = new FuzzWorkspace();
+    int findings = 0;
+    var files = paths.SelectMany<string, string>(p => Directory.Exists(p) ? Directory.EnumerateFiles(p).Where(f => !Path.GetFileName(f).StartsWith("README", StringComparison.Ordinal)).Order() : new[] { p });
+    foreach (var file in files)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            var message = FuzzTargets.RunChecked(target, File.ReadAllBytes(file), workspace);
+            Console.WriteLine($"{Path.GetFileName(file)}: {(message is null ? "ok" : "DreamBoothException: " + message)} ({started.ElapsedMilliseconds} ms)");
+        }
+        catch (Exception e)
+        {
+            findings++;
+            Console.WriteLine($"{Path.GetFileName(file)}: FINDING {e.GetType().FullName}: {e.Message}");
+            Console.WriteLine(e.StackTrace);
+        }
+    }
+    return findings == 0 ? 0 : 1;
+}
+
+internal static class TraceBuffer
+{
+    public static unsafe void Allocate() => SharpFuzz.Common.Trace.SharedMem = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(1 << 16);
+}
