@@ -168,6 +168,7 @@ public sealed class SafetensorsReader : ITensorReader
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad($"header JSON is {Article(doc.RootElement.ValueKind)}, not an object");
+            if (ConfigJson.HasUnreadableString(doc.RootElement)) throw Bad($"header is {ConfigJson.UnreadableStringMessage}");
             var entries = new List<SafetensorsEntry>();
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
             var seen = new HashSet<string>(StringComparer.Ordinal);
