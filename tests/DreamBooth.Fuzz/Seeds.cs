@@ -138,6 +138,11 @@ public static class Seeds
         yield return ("zip-dict-parameters.bin", TorchPickleWriter.SaveZip(tensors, TorchPickleWriter.Layout.ParameterDict));
         yield return ("zip-state-dict-key.ckpt", TorchPickleWriter.SaveZip(tensors, TorchPickleWriter.Layout.NestedStateDict));
         yield return ("legacy.bin", TorchPickleWriter.SaveLegacy(tensors));
+        // Checkpoints written by PyTorch itself (tests/DreamBooth.Tests/IO/Pickle/Fixtures/make_fixtures.py).
+        var fixtures = Path.Combine(RepoRoot, "tests", "DreamBooth.Tests", "IO", "Pickle", "Fixtures");
+        if (Directory.Exists(fixtures))
+            foreach (var f in Directory.EnumerateFiles(fixtures).Where(f => f.EndsWith(".bin") || f.EndsWith(".pt") || f.EndsWith(".ckpt")).Order())
+                yield return (Path.GetFileName(f), File.ReadAllBytes(f));
     }
 
 
