@@ -45,6 +45,7 @@ public static class CliApp
         {
             c.SetApplicationName("dreambooth");
             c.PropagateExceptions();
+            c.UseStrictParsing(); // an unknown flag is an error, not an ignored extra argument
             c.AddCommand<InfoCommand>("info").WithDescription("Show versions, threads, allocator and device.");
         });
         return app;

@@ -74,6 +74,7 @@ public sealed class ModelFolder
         }
 
         var index = ModelIndex.Read(indexPath);
+        RequireStableDiffusion(index, indexPath);
         var components = new Dictionary<string, ModelComponent>(StringComparer.Ordinal);
         foreach (var name in KnownComponents)
         {
@@ -88,6 +89,20 @@ public sealed class ModelFolder
         if (options.Variant is { } variant && components.Values.All(c => c.Weights?.Variant != variant))
             throw new DreamBoothException($"{path}: no component has '{variant}' variant weights (e.g. unet/diffusion_pytorch_model.{variant}.safetensors)");
         return new ModelFolder(path, index, options, components);
+    }
+
+    /// <summary>The UNet classes this project implements; other denoisers (DiT transformers, video UNets) are refused up front.</summary>
+    public static readonly IReadOnlyList<string> SupportedUnetClasses = ["UNet2DConditionModel"];
+
+    // A pipeline folder is a Stable Diffusion model only with a UNet2DConditionModel; anything else (Flux, Kandinsky, a
+    // video pipeline) would otherwise open "successfully" with whatever components happen to share our names.
+    private static void RequireStableDiffusion(ModelIndex index, string indexPath)
+    {
+        var listed = string.Join(", ", index.Components.Where(c => c.Value.IsPresent).Select(c => $"{c.Key} ({c.Value.ClassName})"));
+        if (!index.Components.TryGetValue("unet", out var unet) || !unet.IsPresent)
+            throw new DreamBoothException($"{indexPath}: pipeline '{index.ClassName}' is not supported: it has no unet, so it is not a Stable Diffusion model (components: {(listed.Length == 0 ? "none" : listed)})");
+        if (!SupportedUnetClasses.Contains(unet.ClassName))
+            throw new DreamBoothException($"{indexPath}: pipeline '{index.ClassName}' is not supported: its unet is a {unet.ClassName}; only {string.Join(", ", SupportedUnetClasses)} is implemented");
     }
 
     /// <summary>True when the folder has the component.</summary>

@@ -46,6 +46,7 @@ public static class WeightLoader
                 throw new DreamBoothException($"{reader.Path}: tensors '{fileKeyOf[modelKey]}' and '{fileKey}' both load into '{modelKey}'");
         }
         Check(target.ToDictionary(kv => kv.Key, kv => kv.Value.shape), fileKeyOf.ToDictionary(kv => kv.Key, kv => reader.Entries[kv.Value].Shape), reader.Path);
+        CheckKinds(target, fileKeyOf, reader);
         using var _ = no_grad();
         foreach (var (name, dest) in target)
         {
@@ -54,6 +55,25 @@ public static class WeightLoader
             if (checkFinite && src.is_floating_point() && !isfinite(src).all().item<bool>())
                 throw new DreamBoothException($"{reader.Path}: tensor '{fileKeyOf[name]}' contains NaN or infinite values");
             dest.copy_(src);
+        }
+    }
+
+    /// <summary>
+    /// Floating-point data converts to the parameter's float type (an fp16 file loads into an fp32 model), and integer
+    /// data to another integer type, but never across: an integer or bool tensor where the model has a float parameter
+    /// (or the reverse) is a broken or mismatched checkpoint, and converting it would load wrong values silently.
+    /// Checked from the headers, before any tensor is read.
+    /// </summary>
+    private static void CheckKinds(IDictionary<string, Tensor> target, Dictionary<string, string> fileKeyOf, ITensorReader reader)
+    {
+        foreach (var (name, dest) in target)
+        {
+            var entry = reader.Entries[fileKeyOf[name]];
+            bool fileFloat = entry.DType is "F64" or "F32" or "F16" or "BF16";
+            if (fileFloat == dest.is_floating_point()) continue;
+            throw new DreamBoothException(
+                $"{reader.Path}: tensor '{entry.Name}' is {entry.DType} but the model's '{name}' is {dest.dtype.ToString().ToLowerInvariant()}; " +
+                $"{(fileFloat ? "floating-point values are not converted to integers" : "integer values are not converted to floating point")} (wrong or corrupted checkpoint?)");
         }
     }
 
