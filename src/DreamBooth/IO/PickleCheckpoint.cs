@@ -139,6 +139,7 @@ public sealed class PickleCheckpoint : ITensorReader
             var entry = zip.GetEntry($"{prefix}data/{info.Key}")
                         ?? throw new DreamBoothException($"{source}: storage '{info.Key}' has no record {prefix}data/{info.Key} in the archive");
             long bytes = info.Numel * Safetensors.ElementSize(info.DType)!.Value;
+            CheckRecordSize(path, entry);
             if (entry.Length != bytes)
                 throw new DreamBoothException($"{path}: storage record {entry.FullName} holds {entry.Length} bytes but {info.Numel} {info.DType} elements need {bytes}");
             storages[info.Key] = new Storage(info, 0, entry);
@@ -303,8 +304,23 @@ public sealed class PickleCheckpoint : ITensorReader
         return true;
     }
 
+    /// <summary>Most a record may inflate: torch.save stores records uncompressed, so any real checkpoint is at 1.</summary>
+    private const long MaxCompressionRatio = 100;
+
+    // A zip's directory states each record's sizes; a hostile one can claim gigabytes in a tiny file (a zip bomb, or a
+    // storage that Load would allocate before finding the data missing). The claim is checked against the file first.
+    private static void CheckRecordSize(string path, ZipArchiveEntry entry)
+    {
+        long fileLength = new FileInfo(path).Length;
+        if (entry.CompressedLength > fileLength)
+            throw new DreamBoothException($"{path}: record {entry.FullName} claims {entry.CompressedLength} stored bytes but the file has {fileLength} (truncated or forged archive)");
+        if (entry.Length > Math.Max(entry.CompressedLength, 1) * MaxCompressionRatio)
+            throw new DreamBoothException($"{path}: record {entry.FullName} would inflate {entry.CompressedLength} bytes to {entry.Length} (a zip bomb?)");
+    }
+
     private static byte[] ReadEntry(string path, ZipArchiveEntry entry, long limit)
     {
+        CheckRecordSize(path, entry);
         if (entry.Length > limit) throw new DreamBoothException($"{path}: record {entry.FullName} is {entry.Length} bytes, more than {limit}");
         var bytes = new byte[entry.Length];
         try

@@ -262,6 +262,31 @@ public class PickleCheckpointTests
         (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(16L * bytes.Length + (8 << 20), "nothing is allocated from a length the file only claims");
     }
 
+    [Fact]
+    public void A_zip_directory_claiming_a_2_GB_storage_is_refused_before_allocating()
+    {
+        using var dir = new TempDir();
+        const long numel = 0x1FFFFFFF; // 2 GB of F32
+        var storage = new TorchPickleWriter.StorageRecord("0", "FloatStorage", numel, new byte[16]);
+        var zip = TorchPickleWriter.Zip(TorchPickleWriter.StateDictPickle([new("w", storage, 0, [numel], [1])]), [storage]);
+        // Patch the sizes of archive/data/0 in the local header and the central directory to the 2 GB the pickle claims.
+        var name = "archive/data/0"u8.ToArray();
+        for (int i = 0; i + 46 < zip.Length; i++)
+        {
+            bool local = zip.AsSpan(i, 4).SequenceEqual(new byte[] { 0x50, 0x4b, 0x03, 0x04 }) && zip.AsSpan(i + 30, name.Length).SequenceEqual(name);
+            bool central = zip.AsSpan(i, 4).SequenceEqual(new byte[] { 0x50, 0x4b, 0x01, 0x02 }) && zip.AsSpan(i + 46, name.Length).SequenceEqual(name);
+            int at = local ? i + 18 : central ? i + 20 : -1;
+            if (at < 0) continue;
+            BitConverter.TryWriteBytes(zip.AsSpan(at, 4), (uint)(numel * 4));
+            BitConverter.TryWriteBytes(zip.AsSpan(at + 4, 4), (uint)(numel * 4));
+        }
+        var path = WriteFile(dir, "forged.bin", zip);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var act = () => PickleCheckpoint.Open(path).Dispose();
+        act.Should().Throw<DreamBoothException>().WithMessage($"{path}: record archive/data/0 claims {numel * 4} stored bytes but the file has *");
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
+    }
+
     private static byte[] WithExtraEntry(byte[] zip, string name)
     {
         using var ms = new MemoryStream();
