@@ -332,6 +332,27 @@ public class PickleCheckpointTests
     }
 
     [Fact]
+    [Trait("Category", Infrastructure.Golden.Category)]
+    public void The_golden_vae_saved_as_diffusion_pytorch_model_bin_loads_like_its_safetensors()
+    {
+        using var dir = new TempDir();
+        var golden = Infrastructure.Golden.PathOf("tiny-sd1", "vae");
+        var vae = dir.File("vae");
+        Directory.CreateDirectory(vae);
+        File.Copy(Path.Combine(golden, "config.json"), Path.Combine(vae, "config.json"));
+        var tensors = Safetensors.LoadAll(Path.Combine(golden, "diffusion_pytorch_model.safetensors"));
+        File.WriteAllBytes(Path.Combine(vae, "diffusion_pytorch_model.bin"), TorchPickleWriter.SaveZip(tensors));
+        foreach (var t in tensors.Values) t.Dispose();
+
+        using var fromSafetensors = DreamBooth.Models.Vae.AutoencoderKL.FromPretrained(Infrastructure.Golden.PathOf("tiny-sd1", "vae"));
+        using var fromPickle = DreamBooth.Models.Vae.AutoencoderKL.FromPretrained(ModelComponent.Open(vae, new ModelFolderOptions(AllowPickle: true)));
+        var expected = fromSafetensors.state_dict();
+        var actual = fromPickle.state_dict();
+        actual.Keys.Should().BeEquivalentTo(expected.Keys);
+        foreach (var (name, p) in actual) p.eq(expected[name]).all().item<bool>().Should().BeTrue(name);
+    }
+
+    [Fact]
     public void Diffusers_bin_weights_load_in_a_pipeline_folder_and_safetensors_still_win()
     {
         using var dir = new TempDir();
