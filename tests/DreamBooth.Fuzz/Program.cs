@@ -23,6 +23,9 @@ switch (args.FirstOrDefault())
     {
         var target = FuzzTargets.Find(args[1]);
         using var workspace = new FuzzWorkspace();
+        // Warm-up: run the seeds once so that the JIT and libtorch's lazy set-up happen before afl-fuzz times the first
+        // input (without it, inputs that first touch a torch code path fail AFL's dry run with "no instrumentation").
+        foreach (var (_, seed) in Seeds.For(target.Name)) FuzzTargets.RunChecked(target, seed, workspace);
         // Persistent mode: one process runs input after input; an exception escaping the action is an AFL++ crash.
         Fuzzer.Run(stream =>
         {
@@ -34,6 +37,16 @@ switch (args.FirstOrDefault())
     }
     case "replay" when args.Length >= 3:
         return Replay(FuzzTargets.Find(args[1]), args[2..]);
+    case "coverage" when args.Length == 3:
+    {
+        // How many trace-map bytes one input touches (a sanity check of the instrumentation).
+        using var workspace = new FuzzWorkspace();
+        var before = TraceBuffer.Count();
+        TraceBuffer.Clear();
+        var message = FuzzTargets.RunChecked(FuzzTargets.Find(args[1]), File.ReadAllBytes(args[2]), workspace);
+        Console.WriteLine($"{TraceBuffer.Count()} map entries touched (set-up: {before}); {message ?? "ok"}");
+        return 0;
+    }
     case "list":
         foreach (var t in FuzzTargets.All) Console.WriteLine($"{t.Name,-12} {t.Description}");
         return 0;
@@ -74,5 +87,16 @@ static int Replay(FuzzTarget target, string[] paths)
 
 internal static class TraceBuffer
 {
-    public static unsafe void Allocate() => SharpFuzz.Common.Trace.SharedMem = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(1 << 16);
+    private const int Size = 1 << 16;
+
+    public static unsafe void Allocate() => SharpFuzz.Common.Trace.SharedMem = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(Size);
+
+    public static unsafe void Clear() => new Span<byte>(SharpFuzz.Common.Trace.SharedMem, Size).Clear();
+
+    public static unsafe int Count()
+    {
+        int n = 0;
+        foreach (var b in new ReadOnlySpan<byte>(SharpFuzz.Common.Trace.SharedMem, Size)) if (b != 0) n++;
+        return n;
+    }
 }
