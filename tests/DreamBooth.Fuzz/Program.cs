@@ -4,7 +4,8 @@ using SharpFuzz;
 // The AFL++ harness for the library's parsers (run through ../../fuzz, which builds, instruments and starts afl-fuzz):
 //   instrument <DreamBooth.dll>       adds AFL edge-coverage probes to the library (SharpFuzz), in place
 //   seeds <target> <dir>              writes the seed corpus of a target
-//   run <target>                      the AFL++ persistent-mode loop: every input through FuzzTargets.RunChecked
+//   run <target> [input file]         the AFL++ persistent-mode loop: every input through FuzzTargets.RunChecked, read
+//                                     from the file afl-fuzz names (@@) or else from stdin
 //   replay <target> <file|dir>...     runs saved inputs (crashes, hangs, a corpus) once each and prints every outcome
 //   list                              the targets
 // Instrumented code records every branch into SharpFuzz's trace buffer. Under afl-fuzz, Fuzzer.Run points it at the
@@ -19,7 +20,7 @@ switch (args.FirstOrDefault())
     case "seeds" when args.Length == 3:
         Seeds.Write(FuzzTargets.Find(args[1]), args[2]);
         return 0;
-    case "run" when args.Length == 2:
+    case "run" when args.Length is 2 or 3:
     {
         var target = FuzzTargets.Find(args[1]);
         using var workspace = new FuzzWorkspace();
@@ -27,11 +28,20 @@ switch (args.FirstOrDefault())
         // input (without it, inputs that first touch a torch code path fail AFL's dry run with "no instrumentation").
         foreach (var (_, seed) in Seeds.For(target.Name)) FuzzTargets.RunChecked(target, seed, workspace);
         // Persistent mode: one process runs input after input; an exception escaping the action is an AFL++ crash.
+        var trace = Environment.GetEnvironmentVariable("FUZZ_TRACE");
         Fuzzer.Run(stream =>
         {
-            using var buffer = new MemoryStream();
-            stream.CopyTo(buffer);
-            FuzzTargets.RunChecked(target, buffer.ToArray(), workspace);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            byte[] input;
+            if (args.Length == 3) input = File.ReadAllBytes(args[2]);
+            else
+            {
+                using var buffer = new MemoryStream();
+                stream.CopyTo(buffer);
+                input = buffer.ToArray();
+            }
+            try { FuzzTargets.RunChecked(target, input, workspace); }
+            finally { if (trace is not null) File.AppendAllText(trace, $"{input.Length} bytes, {clock.ElapsedMilliseconds} ms\n"); }
         });
         return 0;
     }
