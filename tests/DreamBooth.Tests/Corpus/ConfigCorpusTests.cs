@@ -71,6 +71,25 @@ public class ConfigCorpusTests
     }
 
     [Fact]
+    public void Unet_config_claiming_an_enormous_model_is_refused_before_building_it()
+    {
+        using var dir = new TempDir();
+        var unet = Component(dir, "unet", Patch(UnetConfig, "block_out_channels", "[65536, 131072]"));
+        var allocated = new Allocated();
+        Corpus.Fails(dir, allocated.Measure(() => UNet2DConditionModel.FromPretrained(unet).Dispose()), Path.Combine(unet, "config.json"),
+            "the config describes a model of at least", "parameters but the weights hold 1", "refusing to build it");
+        FluentAssertions.AssertionExtensions.Should(allocated.Bytes).BeLessThan(16 << 20);
+    }
+
+    [Fact]
+    public void Text_encoder_config_claiming_an_enormous_model_is_refused_before_building_it()
+    {
+        using var dir = new TempDir();
+        var te = Component(dir, "text_encoder", """{"architectures": ["CLIPTextModel"], "vocab_size": 2000000000, "hidden_size": 4096, "num_attention_heads": 32}""");
+        Corpus.Fails(dir, () => CLIPTextModel.FromPretrained(te).Dispose(), Path.Combine(te, "config.json"), "the config describes a model of at least");
+    }
+
+    [Fact]
     public void Vae_config_with_an_unsupported_up_block()
     {
         using var dir = new TempDir();
