@@ -90,15 +90,23 @@ public static class FuzzTargets
             {
                 var c = ConfigJson.Parse<UNet2DConditionConfig>(json, "unet/config.json");
                 c.Validate("unet/config.json");
-                _ = (c.AttentionHeads, c.CrossAttentionDims, c.TransformerLayers, c.UpTransformerLayers, c.LayersPerBlockList);
+                _ = (c.AttentionHeads, c.CrossAttentionDims, c.TransformerLayers, c.UpTransformerLayers, c.LayersPerBlockList, c.MinimumParameterCount());
                 break;
             }
             case 1:
-                ConfigJson.Parse<AutoencoderKLConfig>(json, "vae/config.json").Validate("vae/config.json");
+            {
+                var c = ConfigJson.Parse<AutoencoderKLConfig>(json, "vae/config.json");
+                c.Validate("vae/config.json");
+                _ = c.MinimumParameterCount();
                 break;
+            }
             case 2:
-                ConfigJson.Parse<CLIPTextConfig>(json, "text_encoder/config.json").Validate("text_encoder/config.json");
+            {
+                var c = ConfigJson.Parse<CLIPTextConfig>(json, "text_encoder/config.json");
+                c.Validate("text_encoder/config.json");
+                _ = c.MinimumParameterCount();
                 break;
+            }
             case 3:
             {
                 var config = SchedulerConfig.Parse(json, "scheduler/scheduler_config.json");
