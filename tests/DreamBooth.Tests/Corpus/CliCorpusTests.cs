@@ -37,6 +37,9 @@ public class CliCorpusTests
     public void Flag_that_needs_another() => WithDir(dir => Corpus.CliFails(dir, ["info", "--allow-pickle"], "--variant and --allow-pickle need --model"));
 
     [Fact]
+    public void Empty_path() => WithDir(dir => Corpus.CliFails(dir, ["info", "--model", ""], "--model: the path is empty"));
+
+    [Fact]
     public void Boolean_flag_given_a_value() => WithDir(dir => Corpus.CliFails(dir, ["info", "--model", PickleModel(dir), "--allow-pickle", "maybe"], "maybe"));
 
     [Fact]
