@@ -46,6 +46,7 @@ public static class CliApp
         {
             c.SetApplicationName("dreambooth");
             c.PropagateExceptions();
+            c.UseStrictParsing(); // an unknown flag is an error, not an ignored extra argument
             c.AddCommand<InfoCommand>("info").WithDescription("Show versions, threads, allocator and device.");
             c.AddCommand<GenerateCommand>("generate")
                 .WithDescription("Generate images from a prompt with a Stable Diffusion model folder; PNGs carry their parameters.")

@@ -1,3 +1,5 @@
+using System.ComponentModel;
+using DreamBooth.IO;
 using DreamBooth.Runtime;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -5,10 +7,31 @@ using static TorchSharp.torch;
 
 namespace DreamBooth.Cli.Commands;
 
-/// <summary>`dreambooth info`: what this process runs on.</summary>
+/// <summary>`dreambooth info`: what this process runs on, and with --model a summary of a model folder (from its headers).</summary>
 public sealed class InfoCommand : Command<InfoCommand.Settings>
 {
-    public sealed class Settings : CommandSettings { }
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--model <PATH>")]
+        [Description("A diffusers model folder (or one component folder) to validate and summarize; no tensor is loaded.")]
+        public string? Model { get; init; }
+
+        [CommandOption("--variant <NAME>")]
+        [Description("Weights variant to read, e.g. fp16 (diffusion_pytorch_model.fp16.safetensors).")]
+        public string? Variant { get; init; }
+
+        [CommandOption("--allow-pickle")]
+        [Description("Read PyTorch .bin weights where a component has no .safetensors, with a restricted unpickler that only rebuilds tensors.")]
+        public bool AllowPickle { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            if (Model is null && (Variant is not null || AllowPickle))
+                return ValidationResult.Error("--variant and --allow-pickle need --model");
+            if (Model is { Length: 0 }) return ValidationResult.Error("--model: the path is empty");
+            return ValidationResult.Success();
+        }
+    }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
@@ -19,6 +42,11 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
         table.AddRow("allocator", Environment.GetEnvironmentVariable(AllocatorSetup.MarkerVariable) ?? "default (slow first touch)");
         table.AddRow("cuda", cuda.is_available() ? "available" : "not available");
         AnsiConsole.Write(table);
+        if (settings.Model is { } model)
+        {
+            var folder = ModelFolder.Open(model, new ModelFolderOptions(settings.Variant, settings.AllowPickle));
+            AnsiConsole.Profile.Out.Writer.WriteLine(folder.Describe().ToString());
+        }
         return 0;
     }
 }

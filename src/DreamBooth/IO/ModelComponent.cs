@@ -79,7 +79,7 @@ public sealed class ModelComponent
 
     /// <summary>Opens the weights (one file or all shards) for <see cref="WeightLoader"/>; dispose the reader after loading.</summary>
     /// <exception cref="DreamBoothException">Not a model component, or the files changed since the folder was opened.</exception>
-    public SafetensorsReader OpenWeights() => Weights?.Open()
+    public ITensorReader OpenWeights() => Weights?.Open()
         ?? throw new DreamBoothException($"{Directory}: the {Name} component ({Kind.ToString().ToLowerInvariant()}) has no weights");
 
     /// <summary>
@@ -166,7 +166,7 @@ public sealed class ModelComponent
                 // transformers saves model.safetensors, diffusers diffusion_pytorch_model.safetensors; accept either.
                 bool transformers = spec.Library == "transformers" || (spec.Library is null && name.StartsWith("text_encoder", StringComparison.Ordinal));
                 string[] bases = transformers ? ["model", "diffusion_pytorch_model"] : ["diffusion_pytorch_model", "model"];
-                var weights = ComponentWeights.Resolve(dir, bases, options.Variant, variantFallback);
+                var weights = ComponentWeights.Resolve(dir, bases, options.Variant, variantFallback, options.AllowPickle);
                 return new ModelComponent(name, kind, dir, spec.Library, spec.ClassName, config, weights);
             }
             case ComponentKind.Scheduler:

@@ -7,7 +7,12 @@ namespace DreamBooth.IO;
 /// default files (<see cref="ComponentWeights.Variant"/> tells which), but at least one component must have it; a
 /// single-component folder must have it. Null reads the default files.
 /// </param>
-public sealed record ModelFolderOptions(string? Variant = null)
+/// <param name="AllowPickle">
+/// Load PyTorch pickle weights (<c>diffusion_pytorch_model.bin</c>, <c>pytorch_model.bin</c>) when a component has no
+/// .safetensors weights, through <see cref="PickleCheckpoint"/>'s restricted unpickler, which only rebuilds tensors and
+/// refuses every other global (the CLI's <c>--allow-pickle</c>). Off by default: pickle files are refused with how to convert them.
+/// </param>
+public sealed record ModelFolderOptions(string? Variant = null, bool AllowPickle = false)
 {
     /// <summary>Default weights, no variant.</summary>
     public static ModelFolderOptions Default { get; } = new();
@@ -18,7 +23,8 @@ public sealed record ModelFolderOptions(string? Variant = null)
 /// (<c>unet</c>, <c>vae</c>, <c>text_encoder</c>, <c>text_encoder_2</c>, <c>tokenizer</c>, <c>tokenizer_2</c>,
 /// <c>scheduler</c>) — or a folder that is a single component. <see cref="Open"/> validates everything it can without
 /// loading tensors (every listed component's folder, config and weights headers), so a bad folder fails in a second
-/// with one line, not in the middle of a run. Only safetensors weights are read; pickle files are refused.
+/// with one line, not in the middle of a run. Safetensors weights are read; pickle files are refused unless
+/// <see cref="ModelFolderOptions.AllowPickle"/> is set.
 /// </summary>
 public sealed class ModelFolder
 {
@@ -68,6 +74,7 @@ public sealed class ModelFolder
         }
 
         var index = ModelIndex.Read(indexPath);
+        RequireStableDiffusion(index, indexPath);
         var components = new Dictionary<string, ModelComponent>(StringComparer.Ordinal);
         foreach (var name in KnownComponents)
         {
@@ -82,6 +89,20 @@ public sealed class ModelFolder
         if (options.Variant is { } variant && components.Values.All(c => c.Weights?.Variant != variant))
             throw new DreamBoothException($"{path}: no component has '{variant}' variant weights (e.g. unet/diffusion_pytorch_model.{variant}.safetensors)");
         return new ModelFolder(path, index, options, components);
+    }
+
+    /// <summary>The UNet classes this project implements; other denoisers (DiT transformers, video UNets) are refused up front.</summary>
+    public static readonly IReadOnlyList<string> SupportedUnetClasses = ["UNet2DConditionModel"];
+
+    // A pipeline folder is a Stable Diffusion model only with a UNet2DConditionModel; anything else (Flux, Kandinsky, a
+    // video pipeline) would otherwise open "successfully" with whatever components happen to share our names.
+    private static void RequireStableDiffusion(ModelIndex index, string indexPath)
+    {
+        var listed = string.Join(", ", index.Components.Where(c => c.Value.IsPresent).Select(c => $"{c.Key} ({c.Value.ClassName})"));
+        if (!index.Components.TryGetValue("unet", out var unet) || !unet.IsPresent)
+            throw new DreamBoothException($"{indexPath}: pipeline '{index.ClassName}' is not supported: it has no unet, so it is not a Stable Diffusion model (components: {(listed.Length == 0 ? "none" : listed)})");
+        if (!SupportedUnetClasses.Contains(unet.ClassName))
+            throw new DreamBoothException($"{indexPath}: pipeline '{index.ClassName}' is not supported: its unet is a {unet.ClassName}; only {string.Join(", ", SupportedUnetClasses)} is implemented");
     }
 
     /// <summary>True when the folder has the component.</summary>

@@ -1,13 +1,11 @@
 namespace DreamBooth.IO;
 
 /// <summary>
-/// PyTorch pickle checkpoints (<c>.bin</c>, <c>.ckpt</c>, <c>.pt</c>, <c>.pth</c>). Unpickling runs whatever code the file
-/// names, so these files are refused and the user is told how to convert them.
-/// <para>Extension point for a future <c>--allow-pickle</c>: add <c>AllowPickle</c> to <see cref="ModelFolderOptions"/>;
-/// where <see cref="ComponentWeights"/> calls <see cref="Refuse"/>, return weights backed by a restricted unpickler that
-/// accepts only the torch storage/rebuild globals and reads tensor data from the zip archive; give
-/// <see cref="SafetensorsReader"/>'s role (entries + one-tensor-at-a-time load) to that reader so that
-/// <see cref="WeightLoader"/> stays unchanged.</para>
+/// PyTorch pickle checkpoints (<c>.bin</c>, <c>.ckpt</c>, <c>.pt</c>, <c>.pth</c>). Python's unpickling runs whatever code
+/// the file names, so by default these files are refused and the user is told how to convert them. With
+/// <see cref="ModelFolderOptions.AllowPickle"/> (<c>--allow-pickle</c>) <see cref="ComponentWeights"/> reads
+/// <c>diffusion_pytorch_model.bin</c> / <c>pytorch_model.bin</c> through <see cref="PickleCheckpoint"/> instead, whose
+/// restricted unpickler only rebuilds tensors.
 /// </summary>
 internal static class PickleWeights
 {
@@ -21,5 +19,6 @@ internal static class PickleWeights
     public static DreamBoothException Refuse(string path) => new(
         $"{path}: refusing to load a pickle checkpoint, because unpickling can execute arbitrary code; convert it to .safetensors " +
         "first, e.g. in Python DiffusionPipeline.from_pretrained(dir).save_pretrained(out, safe_serialization=True), " +
-        "or with `dreambooth convert` (planned)");
+        "or with `dreambooth convert` (planned); or allow pickle files (--allow-pickle, ModelFolderOptions.AllowPickle) to read " +
+        "diffusion_pytorch_model.bin/pytorch_model.bin with a restricted unpickler that only rebuilds tensors");
 }

@@ -9,7 +9,7 @@ namespace DreamBooth.IO;
 /// An open .safetensors checkpoint with validated headers: one file, or the shards of a sharded checkpoint seen as one.
 /// Tensors are read one at a time straight into their native buffers, so loading needs about one copy of the weights.
 /// </summary>
-public sealed class SafetensorsReader : IDisposable
+public sealed class SafetensorsReader : ITensorReader
 {
     private sealed record Shard(string Path, FileStream Stream, long DataStart);
 
@@ -168,6 +168,7 @@ public sealed class SafetensorsReader : IDisposable
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad($"header JSON is {Article(doc.RootElement.ValueKind)}, not an object");
+            if (ConfigJson.HasUnreadableString(doc.RootElement)) throw Bad($"header is {ConfigJson.UnreadableStringMessage}");
             var entries = new List<SafetensorsEntry>();
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
             var seen = new HashSet<string>(StringComparer.Ordinal);

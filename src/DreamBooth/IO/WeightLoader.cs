@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace DreamBooth.IO;
 
 /// <summary>
-/// Loads a .safetensors state dict into a module strictly, like PyTorch's <c>load_state_dict(strict=True)</c>: the
+/// Loads a state dict (.safetensors, or a pickle checkpoint read by <see cref="PickleCheckpoint"/>) into a module strictly, like PyTorch's <c>load_state_dict(strict=True)</c>: the
 /// file's keys must equal the module's parameter and persistent-buffer names, with equal shapes. Any difference is one
 /// <see cref="DreamBoothException"/> that lists every missing, unexpected and shape-mismatched key. Tensors are read one at
 /// a time and copied (with dtype conversion) into the module's existing storage, so peak memory stays near one model.
@@ -26,14 +26,14 @@ public static class WeightLoader
     }
 
     /// <summary>Loads from an open reader (see <see cref="Load(nn.Module, string, bool, IReadOnlyCollection{string})"/>).</summary>
-    public static void Load(nn.Module module, SafetensorsReader reader, bool checkFinite = true, IReadOnlyCollection<string>? ignoreUnexpected = null) =>
+    public static void Load(nn.Module module, ITensorReader reader, bool checkFinite = true, IReadOnlyCollection<string>? ignoreUnexpected = null) =>
         Load(module, reader, static key => key, checkFinite, ignoreUnexpected);
 
     /// <summary>
     /// Loads from an open reader whose keys may use older names: <paramref name="modelKeyOf"/> maps each file key to the
     /// module's key (identity for keys that need no conversion), as diffusers converts legacy checkpoints on load.
     /// </summary>
-    public static void Load(nn.Module module, SafetensorsReader reader, Func<string, string> modelKeyOf, bool checkFinite = true,
+    public static void Load(nn.Module module, ITensorReader reader, Func<string, string> modelKeyOf, bool checkFinite = true,
         IReadOnlyCollection<string>? ignoreUnexpected = null)
     {
         var target = module.state_dict();
@@ -46,6 +46,7 @@ public static class WeightLoader
                 throw new DreamBoothException($"{reader.Path}: tensors '{fileKeyOf[modelKey]}' and '{fileKey}' both load into '{modelKey}'");
         }
         Check(target.ToDictionary(kv => kv.Key, kv => kv.Value.shape), fileKeyOf.ToDictionary(kv => kv.Key, kv => reader.Entries[kv.Value].Shape), reader.Path);
+        CheckKinds(target, fileKeyOf, reader);
         using var _ = no_grad();
         foreach (var (name, dest) in target)
         {
@@ -54,6 +55,25 @@ public static class WeightLoader
             if (checkFinite && src.is_floating_point() && !isfinite(src).all().item<bool>())
                 throw new DreamBoothException($"{reader.Path}: tensor '{fileKeyOf[name]}' contains NaN or infinite values");
             dest.copy_(src);
+        }
+    }
+
+    /// <summary>
+    /// Floating-point data converts to the parameter's float type (an fp16 file loads into an fp32 model), and integer
+    /// data to another integer type, but never across: an integer or bool tensor where the model has a float parameter
+    /// (or the reverse) is a broken or mismatched checkpoint, and converting it would load wrong values silently.
+    /// Checked from the headers, before any tensor is read.
+    /// </summary>
+    private static void CheckKinds(IDictionary<string, Tensor> target, Dictionary<string, string> fileKeyOf, ITensorReader reader)
+    {
+        foreach (var (name, dest) in target)
+        {
+            var entry = reader.Entries[fileKeyOf[name]];
+            bool fileFloat = entry.DType is "F64" or "F32" or "F16" or "BF16";
+            if (fileFloat == dest.is_floating_point()) continue;
+            throw new DreamBoothException(
+                $"{reader.Path}: tensor '{entry.Name}' is {entry.DType} but the model's '{name}' is {dest.dtype.ToString().ToLowerInvariant()}; " +
+                $"{(fileFloat ? "floating-point values are not converted to integers" : "integer values are not converted to floating point")} (wrong or corrupted checkpoint?)");
         }
     }
 

@@ -9,6 +9,13 @@ public interface IModelConfig
 {
     /// <summary>Throws a one-line <see cref="DreamBoothException"/> naming <paramref name="source"/> and the key when unsupported.</summary>
     void Validate(string source);
+
+    /// <summary>
+    /// A lower bound on the parameter count of the model this config builds (its largest weight matrices), computable
+    /// without building it; 0 when unknown. <see cref="Pretrained.Load"/> refuses a config whose bound exceeds the
+    /// weights it comes with, so a config claiming an enormous model is rejected before anything is allocated.
+    /// </summary>
+    double MinimumParameterCount() => 0;
 }
 
 /// <summary>
@@ -32,6 +39,13 @@ public static class Pretrained
         RequireFloating(dtype);
         var config = component.ReadConfig<TConfig>();
         config.Validate(component.ConfigPath!);
+        // Weights must hold every parameter, so a config describing more than they hold cannot load; building it first
+        // could allocate far more than the files (a hostile config.json with 100,000 channels), so it is refused here.
+        long available = component.Weights?.ParameterCount ?? 0;
+        double minimum = config.MinimumParameterCount();
+        if (minimum > available)
+            throw new DreamBoothException($"{component.ConfigPath}: the config describes a model of at least {minimum:N0} parameters but the weights " +
+                                          $"hold {available:N0}; refusing to build it (config and weights do not belong together)");
         var model = create(config);
         try
         {

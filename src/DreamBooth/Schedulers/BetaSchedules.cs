@@ -27,6 +27,10 @@ public static class BetaSchedules
             return Validated(tensor(trained, ScalarType.Float32), config);
         }
         string schedule = config.BetaSchedule ?? "linear";
+        // Checked before torch sees them: linspace overflows float32 on huge values and fails with a native error.
+        foreach (var (key, value) in new[] { ("beta_start", start), ("beta_end", end) })
+            if (!(value >= 0 && value <= 1))
+                throw new DreamBoothException($"{config.Source}: {key} {value} is not in [0, 1]");
         Tensor betas = schedule switch
         {
             "linear" => linspace(start, end, steps, ScalarType.Float32),

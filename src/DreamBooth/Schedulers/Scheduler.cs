@@ -37,8 +37,8 @@ public abstract class Scheduler : IDisposable
     {
         Config = resolved;
         NumTrainTimesteps = resolved.NumTrainTimesteps ?? throw new ArgumentException("num_train_timesteps is not resolved", nameof(resolved));
-        if (NumTrainTimesteps < 1)
-            throw new DreamBoothException($"{Source}: num_train_timesteps must be at least 1, got {NumTrainTimesteps}");
+        if (NumTrainTimesteps < 1 || NumTrainTimesteps > MaxTrainTimesteps)
+            throw new DreamBoothException($"{Source}: num_train_timesteps must be between 1 and {MaxTrainTimesteps}, got {NumTrainTimesteps}");
         var predictionType = resolved.PredictionType ?? "epsilon";
         if (ParsePredictionType(predictionType) is not { } parsed || !SupportedPredictionTypes.Contains(parsed))
             throw new DreamBoothException($"{Source}: prediction_type '{predictionType}' is not supported by {ClassName}; " +
@@ -68,6 +68,9 @@ public abstract class Scheduler : IDisposable
 
     /// <summary>T, the number of training timesteps.</summary>
     public int NumTrainTimesteps { get; }
+
+    /// <summary>Largest <c>num_train_timesteps</c> accepted (diffusers models use 1000; a hostile config must not allocate gigabytes).</summary>
+    public const int MaxTrainTimesteps = 100_000;
 
     /// <summary>What the model predicts.</summary>
     public PredictionType PredictionType { get; }

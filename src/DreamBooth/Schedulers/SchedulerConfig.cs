@@ -1,3 +1,4 @@
+using System.Text.Unicode;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -116,6 +117,9 @@ public sealed record SchedulerConfig
             CommentHandling = JsonCommentHandling.Skip,
             AllowTrailingCommas = true,
         };
+        if (json.StartsWith("\uFEFF"u8)) json = json[3..];
+        // JsonDocument checks UTF-8 only where it must; reading a string with invalid bytes would throw later (fuzzing found it).
+        if (!Utf8.IsValid(json)) throw new DreamBoothException($"{source}: not valid UTF-8 text");
         JsonObject obj;
         try
         {
@@ -124,6 +128,8 @@ public sealed record SchedulerConfig
             {
                 if (document.RootElement.ValueKind != JsonValueKind.Object)
                     throw new DreamBoothException($"{source}: expected a JSON object at the top level");
+                if (ConfigJson.HasUnreadableString(document.RootElement))
+                    throw new DreamBoothException($"{source}: {ConfigJson.UnreadableStringMessage}");
                 // Python keeps the last of repeated keys silently; a repeated key is more likely a mistake.
                 var duplicate = document.RootElement.EnumerateObject().GroupBy(p => p.Name).FirstOrDefault(g => g.Count() > 1);
                 if (duplicate is not null) throw new DreamBoothException($"{source}: key '{duplicate.Key}' appears more than once");

@@ -29,7 +29,11 @@ internal sealed class ClipBpe
     private static readonly string[] LiteralPieces = ["<|startoftext|>", "<|endoftext|>"];
 
     private const int CacheLimit = 1 << 16;
-    private const long MaxFileBytes = 256L << 20;
+    /// <summary>Largest vocab.json or merges.txt accepted (CLIP's are 0.9 MB and 0.5 MB; 250k-token vocabularies ~10 MB).</summary>
+    public const long MaxFileBytes = 32L << 20;
+
+    /// <summary>Most tokens a vocab.json may hold (CLIP has 49,408).</summary>
+    public const int MaxVocabSize = 1_000_000;
 
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<int, string> _idToToken;
@@ -141,6 +145,7 @@ internal sealed class ClipBpe
     {
         var bytes = ReadFile(path);
         int bom = bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0;
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.AsSpan(bom))) throw new DreamBoothException($"{path}: not valid UTF-8 text");
         var vocab = new Dictionary<string, int>(capacity: 50_000, StringComparer.Ordinal);
         try
         {
@@ -154,6 +159,7 @@ internal sealed class ClipBpe
                 if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out int id) || id < 0)
                     throw new DreamBoothException($"{path}: token {Quote(token)} has id {Describe(ref reader)}, expected a non-negative integer (line {LineOf(bytes, bom + reader.TokenStartIndex)})");
                 vocab[token] = id; // a repeated key keeps its last id, like Python's json.load
+                if (vocab.Count > MaxVocabSize) throw new DreamBoothException($"{path}: more than {MaxVocabSize} tokens; not a CLIP vocabulary");
             }
             if (reader.TokenType != JsonTokenType.EndObject || reader.Read())
                 throw new DreamBoothException($"{path}: not valid JSON (unexpected content after the token map)");
@@ -161,6 +167,10 @@ internal sealed class ClipBpe
         catch (JsonException e)
         {
             throw new DreamBoothException($"{path}: not valid JSON ({e.Message.Split('\n')[0].Trim()})");
+        }
+        catch (InvalidOperationException)
+        {
+            throw new DreamBoothException($"{path}: {IO.ConfigJson.UnreadableStringMessage}");
         }
         if (vocab.Count == 0) throw new DreamBoothException($"{path}: the vocabulary is empty");
         return vocab;

@@ -59,6 +59,13 @@ public sealed record CLIPTextConfig : IModelConfig
     [JsonIgnore]
     public bool UsesLegacyPooling => EosTokenId == 2;
 
+    /// <summary>
+    /// A lower bound on the model's parameter count: token and position embeddings and, per layer, the four attention
+    /// projections and the two MLP matrices. Call after <see cref="Validate"/>.
+    /// </summary>
+    public double MinimumParameterCount() =>
+        ((double)VocabSize + MaxPositionEmbeddings) * HiddenSize + NumHiddenLayers * (4.0 * HiddenSize * HiddenSize + 2.0 * HiddenSize * IntermediateSize);
+
     /// <summary>Throws one <see cref="DreamBoothException"/> naming <paramref name="source"/> and the key when the model cannot be built.</summary>
     public void Validate(string source)
     {

@@ -111,6 +111,20 @@ public sealed record UNet2DConditionConfig : IModelConfig
     public static IReadOnlyList<string> SupportedUpBlocks { get; } = ["CrossAttnUpBlock2D", "UpBlock2D"];
 
     /// <summary>
+    /// A lower bound on the model's parameter count: conv_in plus the second 3×3 convolution of every resnet (down
+    /// blocks, up blocks with one more resnet each, the mid block's two). Call after <see cref="Validate"/>.
+    /// </summary>
+    public double MinimumParameterCount()
+    {
+        var boc = BlockOutChannels;
+        var layers = LayersPerBlockList;
+        int n = boc.Length;
+        double sum = (double)boc[0] * InChannels * ConvInKernel * ConvInKernel + 2 * 9.0 * boc[^1] * boc[^1];
+        for (int i = 0; i < n; i++) sum += (2.0 * layers[i] + 1) * 9.0 * boc[i] * boc[i];
+        return sum;
+    }
+
+    /// <summary>
     /// Throws a one-line <see cref="DreamBoothException"/> (prefixed with <paramref name="source"/>, the config file) for
     /// inconsistent values and for every option this port does not implement.
     /// </summary>

@@ -34,6 +34,12 @@ public sealed record AutoencoderKLConfig : IModelConfig
     public bool UsePostQuantConv { get; init; } = true;
     public bool MidBlockAddAttention { get; init; } = true;
 
+    /// <summary>
+    /// A lower bound on the model's parameter count: the second 3×3 convolution of every encoder and decoder resnet
+    /// (layers_per_block per encoder block, one more per decoder block). Call after <see cref="Validate"/>.
+    /// </summary>
+    public double MinimumParameterCount() => BlockOutChannels.Sum(c => (2.0 * LayersPerBlock + 1) * 9.0 * c * c);
+
     /// <summary>Throws a one-line <see cref="DreamBoothException"/> (prefixed with <paramref name="source"/>) for
     /// inconsistent or unsupported values.</summary>
     public void Validate(string source)

@@ -1,0 +1,100 @@
+using DreamBooth.IO;
+using DreamBooth.Tests.IO;
+using DreamBooth.Tests.IO.Pickle;
+using FluentAssertions;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace DreamBooth.Tests.Corpus;
+
+/// <summary>
+/// Bad command lines, run in-process through <c>CliApp.RunAsync</c> for the commands main has (<c>info</c>, with
+/// <c>--model</c>, <c>--variant</c>, <c>--allow-pickle</c>): exit code 2, one "error:" line naming the flag or file, no file touched.
+/// </summary>
+public class CliCorpusTests
+{
+    /// <summary>A pipeline folder whose unet weights are a torch.save .bin (and nothing else), plus an output folder.</summary>
+    private static string PickleModel(TempDir dir, byte[]? bin = null)
+    {
+        dir.Text("sd/model_index.json", """{"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}""");
+        dir.Text("sd/unet/config.json", """{"_class_name": "UNet2DConditionModel"}""");
+        using var w = ones(2, 2);
+        File.WriteAllBytes(dir.File("sd", "unet", "diffusion_pytorch_model.bin"), bin ?? TorchPickleWriter.SaveZip(new Dictionary<string, Tensor> { ["w"] = w }));
+        File.WriteAllText(dir.File("out", "keep.txt"), "untouched");
+        return Path.Combine(dir.Path, "sd");
+    }
+
+    [Fact]
+    public void Unknown_command() => WithDir(dir => Corpus.CliFails(dir, ["frobnicate"], "frobnicate"));
+
+    [Fact]
+    public void Unknown_flag() => WithDir(dir => Corpus.CliFails(dir, ["info", "--bogus"], "bogus", "(see --help)"));
+
+    [Fact]
+    public void Flag_without_its_value() => WithDir(dir => Corpus.CliFails(dir, ["info", "--model"], "model"));
+
+    [Fact]
+    public void Flag_that_needs_another() => WithDir(dir => Corpus.CliFails(dir, ["info", "--allow-pickle"], "--variant and --allow-pickle need --model"));
+
+    [Fact]
+    public void Empty_path() => WithDir(dir => Corpus.CliFails(dir, ["info", "--model", ""], "--model: the path is empty"));
+
+    [Fact]
+    public void Boolean_flag_given_a_value() => WithDir(dir => Corpus.CliFails(dir, ["info", "--model", PickleModel(dir), "--allow-pickle", "maybe"], "maybe"));
+
+    [Fact]
+    public void Model_folder_that_does_not_exist() => WithDir(dir =>
+    {
+        var missing = Path.Combine(dir.Path, "nope");
+        Corpus.CliFails(dir, ["info", "--model", missing], $"error: {missing}: model folder not found");
+    });
+
+    [Fact]
+    public void Model_that_is_a_weights_file() => WithDir(dir =>
+    {
+        var file = dir.Text("model.safetensors", "");
+        Corpus.CliFails(dir, ["info", "--model", file], file, "is a weights file, expected a diffusers model folder");
+    });
+
+    [Fact]
+    public void Pickle_weights_without_allow_pickle() => WithDir(dir =>
+    {
+        var model = PickleModel(dir);
+        Corpus.CliFails(dir, ["info", "--model", model], Path.Combine(model, "unet", "diffusion_pytorch_model.bin"), "arbitrary code", "--allow-pickle");
+    });
+
+    [Fact]
+    public void Hostile_pickle_with_allow_pickle() => WithDir(dir =>
+    {
+        var model = PickleModel(dir, TorchPickleWriter.Zip(new PickleBuilder().Proto(2).Global("builtins", "eval").Str("1").Op(0x85).Reduce().Stop().ToArray(), []));
+        Corpus.CliFails(dir, ["info", "--model", model, "--allow-pickle"], "diffusion_pytorch_model.bin", "refusing pickle global 'builtins.eval'");
+    });
+
+    [Fact]
+    public void Variant_that_is_a_path() => WithDir(dir =>
+        Corpus.CliFails(dir, ["info", "--model", PickleModel(dir), "--variant", "../../etc"], "variant '../../etc' is not a valid variant name"));
+
+    [Fact]
+    public void Model_with_a_broken_config() => WithDir(dir =>
+    {
+        var model = PickleModel(dir);
+        var config = dir.Text("sd/unet/config.json", "{\"_class_name\": ");
+        Corpus.CliFails(dir, ["info", "--model", model, "--allow-pickle"], config, "not valid JSON");
+    });
+
+    [Fact]
+    public void Allow_pickle_reads_the_bin_weights_and_writes_nothing() => WithDir(dir =>
+    {
+        var model = PickleModel(dir);
+        var before = Snapshot.Of(dir.Path);
+        var (exit, stderr) = Corpus.Cli("info", "--model", model, "--allow-pickle");
+        exit.Should().Be(0, stderr);
+        Snapshot.Of(dir.Path).Should().Equal(before);
+    });
+
+    private static void WithDir(Action<TempDir> test)
+    {
+        using var dir = new TempDir();
+        test(dir);
+    }
+}
