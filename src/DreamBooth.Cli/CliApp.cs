@@ -46,6 +46,18 @@ public static class CliApp
             c.SetApplicationName("dreambooth");
             c.PropagateExceptions();
             c.AddCommand<InfoCommand>("info").WithDescription("Show versions, threads, allocator and device.");
+            c.AddBranch("tiny-world", w =>
+            {
+                w.SetDescription("The procedural world of the embedded tiny model.");
+                w.AddCommand<TinyWorldRenderCommand>("render").WithDescription("Render dataset scenes with captions and a contact sheet.");
+                w.AddCommand<TinyWorldSamplesCommand>("samples").WithDescription("Regenerate the demo subject's photos (samples/).");
+            });
+            c.AddBranch("probe", p =>
+            {
+                p.SetDescription("The evaluation probe (a small CNN trained on tiny-world renders).");
+                p.AddCommand<ProbeTrainCommand>("train").WithDescription("Train the probe and write a probe folder.");
+            });
+            c.AddCommand<EvaluateCommand>("evaluate").WithDescription("Subject fidelity, prompt fidelity, PRES and DIV of generated images (tiny world).");
         });
         return app;
     }
