@@ -2,7 +2,7 @@ namespace DreamBooth.Evaluation;
 
 /// <summary>
 /// The probe's architecture (<c>config.json</c> beside <c>model.safetensors</c>). Two small CNNs of stride-2 stages
-/// (3×3 convolutions, GroupNorm, SiLU): the <em>scene</em> trunk sees the whole 64×64 image (context, rendition, and a
+/// (3×3 convolutions, batch normalisation, SiLU): the <em>scene</em> trunk sees the whole 64×64 image (context, rendition, and a
 /// 16×16 subject-mask head); the <em>subject</em> network sees a <see cref="CropSize"/>² crop centred on the subject,
 /// cut out with the mask, so that what the subject looks like is learnt independently of where it stands and how big
 /// it is. Both are pooled (mean and max) into the penultimate features (the image embedding), which feed one linear
@@ -24,8 +24,6 @@ public sealed record ProbeConfig
 
     /// <summary>Width of the identity (subject) embedding.</summary>
     public int IdentityDim { get; init; } = 64;
-
-    public int NormGroups { get; init; } = 8;
 
     /// <summary>Input resolution; other sizes are resized to it.</summary>
     public int ImageSize { get; init; } = 64;

@@ -27,8 +27,8 @@ public sealed class ProbeNetwork : Module<Tensor, Tensor>
     public ProbeNetwork(ProbeConfig config) : base(nameof(ProbeNetwork))
     {
         Config = config;
-        scene = Stages(config.SceneChannels, config.NormGroups);
-        subject = Stages(config.SubjectChannels, config.NormGroups);
+        scene = Stages(config.SceneChannels);
+        subject = Stages(config.SubjectChannels);
         mask_head = Conv2d(config.SceneChannels[1], 1, 1);
         proj = Linear(2 * config.SceneChannels[^1] + 2 * config.SubjectChannels[^1], config.FeatureDim);
         heads = new ModuleDict<Linear>();
@@ -83,37 +83,39 @@ public sealed class ProbeNetwork : Module<Tensor, Tensor>
             {
                 long fanIn = p.shape.Skip(1).Aggregate(1L, (a, b) => a * b);
                 double bound = Math.Sqrt(6.0 / fanIn);
-                init.uniform_(p, -bound, bound, generator);
+                // Not nn.init.uniform_: in TorchSharp 0.107 it ignores the generator argument.
+                using var u = rand(p.shape, generator: generator);
+                p.copy_(u.mul_(2 * bound).sub_(bound));
             }
         }
     }
 
-    private static ModuleList<ProbeStage> Stages(int[] channels, int groups)
+    private static ModuleList<ProbeStage> Stages(int[] channels)
     {
         var list = new ModuleList<ProbeStage>();
         int cin = 3;
         foreach (var c in channels)
         {
-            list.Add(new ProbeStage(cin, c, groups));
+            list.Add(new ProbeStage(cin, c));
             cin = c;
         }
         return list;
     }
 
-    /// <summary>A stride-2 3×3 convolution and a 3×3 convolution, each followed by GroupNorm and SiLU.</summary>
+    /// <summary>A stride-2 3×3 convolution and a 3×3 convolution, each followed by batch normalisation and SiLU.</summary>
     private sealed class ProbeStage : Module<Tensor, Tensor>
     {
         private readonly Conv2d down;
-        private readonly GroupNorm norm1;
+        private readonly ProbeBatchNorm norm1;
         private readonly Conv2d conv;
-        private readonly GroupNorm norm2;
+        private readonly ProbeBatchNorm norm2;
 
-        public ProbeStage(int cin, int cout, int groups) : base(nameof(ProbeStage))
+        public ProbeStage(int cin, int cout) : base(nameof(ProbeStage))
         {
-            down = Conv2d(cin, cout, 3, stride: 2, padding: 1);
-            norm1 = GroupNorm(Math.Min(groups, cout), cout);
-            conv = Conv2d(cout, cout, 3, padding: 1);
-            norm2 = GroupNorm(Math.Min(groups, cout), cout);
+            down = Conv2d(cin, cout, 3, stride: 2, padding: 1, bias: false);
+            norm1 = new ProbeBatchNorm(cout);
+            conv = Conv2d(cout, cout, 3, padding: 1, bias: false);
+            norm2 = new ProbeBatchNorm(cout);
             RegisterComponents();
         }
 
@@ -122,5 +124,29 @@ public sealed class ProbeNetwork : Module<Tensor, Tensor>
             x = functional.silu(norm1.forward(down.forward(x)));
             return functional.silu(norm2.forward(conv.forward(x)));
         }
+    }
+
+    /// <summary>
+    /// Batch normalisation with running statistics (used in eval mode). Batch rather than group normalisation because
+    /// per-image normalisation of the first layers erases a crop's absolute colour, which the probe must read.
+    /// Hand-written: TorchSharp 0.107's BatchNorm2d crashed sporadically in its num_batches_tracked.add_(1) here.
+    /// </summary>
+    private sealed class ProbeBatchNorm : Module<Tensor, Tensor>
+    {
+        private readonly Parameter weight;
+        private readonly Parameter bias;
+        private readonly Tensor running_mean;
+        private readonly Tensor running_var;
+
+        public ProbeBatchNorm(int channels) : base(nameof(ProbeBatchNorm))
+        {
+            weight = Parameter(ones(channels));
+            bias = Parameter(zeros(channels));
+            running_mean = zeros(channels);
+            running_var = ones(channels);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x) => functional.batch_norm(x, running_mean, running_var, weight, bias, training, 0.1, 1e-5);
     }
 }
