@@ -1,5 +1,6 @@
 using System.Text.Json;
 using DreamBooth.IO;
+using DreamBooth.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -65,6 +66,7 @@ public sealed class Probe : IDisposable
         using var _ = no_grad();
         for (long start = 0; start < images.shape[0]; start += batchSize)
         {
+            using var noGc = NoGcScope.Enter();             // see NoGcScope: TorchSharp's Scalar race
             using var scope = NewDisposeScope();
             var x = images.narrow(0, start, Math.Min(batchSize, images.shape[0] - start)).to(ScalarType.Float32);
             if (x.shape[2] != Config.ImageSize || x.shape[3] != Config.ImageSize)

@@ -1,3 +1,4 @@
+using DreamBooth.Runtime;
 using DreamBooth.TinyWorld;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -89,6 +90,7 @@ public static class ProbeEvaluator
         var images = stack(scenes.Select(SceneRenderer.RenderTensor).ToArray());
         if (augmentSeed is { } s)
         {
+            using var noGc = NoGcScope.Enter();
             using var g = new Generator(WorldRandom.Mix((ulong)s ^ 0xA0u));
             images = ProbeAugment.Apply(images.mul(2).sub(1), g, cleanProbability: 0).add(1).div(2);
         }

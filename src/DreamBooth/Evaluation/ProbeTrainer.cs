@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using DreamBooth.Runtime;
 using DreamBooth.TinyWorld;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -51,39 +52,15 @@ public static class ProbeTrainer
         net.train();
         using var optimizer = optim.AdamW(net.parameters(), o.LearningRate, weight_decay: o.WeightDecay);
         var clock = Stopwatch.StartNew();
-        Task<(float[] Pixels, float[] Masks, SceneSpec[] Scenes)> next = Task.Run(() => RenderBatch(o, 0));
+        var next = Task.Run(() => RenderBatch(o, 0));          // rendering of batch s+1 overlaps training on batch s
         for (int step = 0; step < o.Steps; step++)
         {
             ct.ThrowIfCancellationRequested();
-            var (pixels, maskPixels, scenes) = next.Result;
+            var batch = next.Result;
             if (step + 1 < o.Steps) { int s = step + 1; next = Task.Run(() => RenderBatch(o, s)); }
+            using var noGc = NoGcScope.Enter();             // see NoGcScope: TorchSharp's Scalar race
             using var scope = NewDisposeScope();
-            using var gen = new Generator(WorldRandom.Mix((ulong)o.Seed ^ 0xA06u) + (ulong)step);
-            var images = tensor(pixels, new long[] { scenes.Length, 3, SceneRenderer.Size, SceneRenderer.Size }).mul(2).sub(1);
-            var masks = tensor(maskPixels, new long[] { scenes.Length, 1, SceneRenderer.Size, SceneRenderer.Size });
-            var (x, shifted) = ProbeAugment.Apply(images, masks, gen, CleanShare(step, o));
-            // Crops follow the true mask with jitter; later in training half of them follow the predicted mask instead.
-            var jitter = stack(new[] { rand(scenes.Length, generator: gen).mul(0.25).add(0.9), rand(scenes.Length, generator: gen).sub(0.5).mul(4), rand(scenes.Length, generator: gen).sub(0.5).mul(4) }, 1);
-            var usePredicted = rand(scenes.Length, generator: gen).lt(step < o.Steps * 3 / 10 ? 0.0 : 0.5);
-            var cropMask = shifted!;
-            if (usePredicted.any().item<bool>())
-            {
-                using (no_grad())
-                {
-                    var predicted = nn.functional.interpolate(nn.functional.sigmoid(net.PredictMask(x)), new long[] { SceneRenderer.Size, SceneRenderer.Size }, mode: InterpolationMode.Bilinear, align_corners: false);
-                    cropMask = where(usePredicted.reshape(-1, 1, 1, 1), predicted, shifted!);
-                }
-            }
-            var outputs = net.Run(x, withMaps: false, cropMask, jitter);
-            var maskTarget = nn.functional.adaptive_avg_pool2d(shifted!, new long[] { outputs.MaskLogits.shape[2], outputs.MaskLogits.shape[3] });
-            var headLoss = nn.functional.binary_cross_entropy_with_logits(outputs.MaskLogits, maskTarget);
-            foreach (var task in ProbeTasks.All)
-            {
-                var target = tensor(scenes.Select(s => (long)task.Target(s)).ToArray());
-                if (target.ge(0).any().item<bool>())
-                    headLoss = headLoss + nn.functional.cross_entropy(outputs.Logits[task.Name], target, ignore_index: -1);
-            }
-            var idLoss = ContrastiveLoss(outputs.Identity, o.Temperature);
+            var (headLoss, idLoss) = Loss(net, batch, step, o);
             var loss = headLoss + idLoss * o.IdentityWeight;
             optimizer.zero_grad();
             loss.backward();
@@ -94,6 +71,38 @@ public static class ProbeTrainer
         }
         net.eval();
         return net;
+    }
+
+    /// <summary>The supervised loss (mask BCE + Σ heads) and the contrastive identity loss of one batch.</summary>
+    private static (Tensor Heads, Tensor Identity) Loss(ProbeNetwork net, RenderedBatch batch, int step, ProbeTrainingOptions o)
+    {
+        int n = batch.Scenes.Length;
+        using var gen = new Generator(WorldRandom.Mix((ulong)o.Seed ^ 0xA06u) + (ulong)step);
+        var images = tensor(batch.Pixels, new long[] { n, 3, SceneRenderer.Size, SceneRenderer.Size }).mul(2).sub(1);
+        var masks = tensor(batch.Masks, new long[] { n, 1, SceneRenderer.Size, SceneRenderer.Size });
+        var (x, shifted) = ProbeAugment.Apply(images, masks, gen, CleanShare(step, o));
+
+        // Crops follow the true mask with jitter; from 30 % of the steps on, half of them follow the predicted mask.
+        var jitter = stack(new[] { rand(n, generator: gen).mul(0.25).add(0.9), rand(n, generator: gen).sub(0.5).mul(4), rand(n, generator: gen).sub(0.5).mul(4) }, 1);
+        var usePredicted = rand(n, generator: gen).lt(step < o.Steps * 3 / 10 ? 0.0 : 0.5);
+        var cropMask = shifted!;
+        if (usePredicted.any().item<bool>())
+            using (no_grad())
+            {
+                var predicted = nn.functional.interpolate(nn.functional.sigmoid(net.PredictMask(x)), new long[] { SceneRenderer.Size, SceneRenderer.Size }, mode: InterpolationMode.Bilinear, align_corners: false);
+                cropMask = where(usePredicted.reshape(-1, 1, 1, 1), predicted, shifted!);
+            }
+
+        var outputs = net.Run(x, withMaps: false, cropMask, jitter);
+        var maskTarget = nn.functional.adaptive_avg_pool2d(shifted!, new long[] { outputs.MaskLogits.shape[2], outputs.MaskLogits.shape[3] });
+        var heads = nn.functional.binary_cross_entropy_with_logits(outputs.MaskLogits, maskTarget);
+        foreach (var task in ProbeTasks.All)
+        {
+            var target = tensor(batch.Scenes.Select(s => (long)task.Target(s)).ToArray());
+            if (target.ge(0).any().item<bool>())
+                heads = heads + nn.functional.cross_entropy(outputs.Logits[task.Name], target, ignore_index: -1);
+        }
+        return (heads, ContrastiveLoss(outputs.Identity, o.Temperature));
     }
 
     /// <summary>NT-Xent over views ordered in pairs (2i, 2i+1): each view must pick its partner among all other views.</summary>
@@ -163,7 +172,10 @@ public static class ProbeTrainer
         }
     }
 
-    private static (float[] Pixels, float[] Masks, SceneSpec[] Scenes) RenderBatch(ProbeTrainingOptions o, int step)
+    /// <summary>A rendered training batch: planar pixels, subject masks and the scenes (labels).</summary>
+    private sealed record RenderedBatch(float[] Pixels, float[] Masks, SceneSpec[] Scenes);
+
+    private static RenderedBatch RenderBatch(ProbeTrainingOptions o, int step)
     {
         var scenes = BatchScenes(o.Seed, step, o.InstancesPerBatch, o.HardNegativeProbability);
         const int plane = SceneRenderer.Size * SceneRenderer.Size;
@@ -175,6 +187,6 @@ public static class ProbeTrainer
             r.Pixels.CopyTo(pixels, i * 3 * plane);
             r.SubjectMask.CopyTo(masks, i * plane);
         }
-        return (pixels, masks, scenes);
+        return new RenderedBatch(pixels, masks, scenes);
     }
 }
