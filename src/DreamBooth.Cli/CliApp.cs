@@ -51,6 +51,18 @@ public static class CliApp
             c.AddCommand<GenerateCommand>("generate")
                 .WithDescription("Generate images from a prompt with a Stable Diffusion model folder; PNGs carry their parameters.")
                 .WithExample("generate", "--model", "out/", "--prompt", "a photo of sks dog on the beach", "--num-images", "4", "--seed", "1", "--output", "images/");
+            c.AddBranch("tiny-world", w =>
+            {
+                w.SetDescription("The procedural world of the embedded tiny model.");
+                w.AddCommand<TinyWorldRenderCommand>("render").WithDescription("Render dataset scenes with captions and a contact sheet.");
+                w.AddCommand<TinyWorldSamplesCommand>("samples").WithDescription("Regenerate the demo subject's photos (samples/).");
+            });
+            c.AddBranch("probe", p =>
+            {
+                p.SetDescription("The evaluation probe (a small CNN trained on tiny-world renders).");
+                p.AddCommand<ProbeTrainCommand>("train").WithDescription("Train the probe and write a probe folder.");
+            });
+            c.AddCommand<EvaluateCommand>("evaluate").WithDescription("Subject fidelity, prompt fidelity, PRES and DIV of generated images (tiny world).");
         });
         return app;
     }

@@ -36,24 +36,24 @@ public static class SamplePhotos
         return $"""
             # Demo subject: {count} photos of one {DemoSubject.ClassNoun}
 
-            These are the instance images of `dreambooth demo`: {count} photos ({SceneRenderer.Size}×{SceneRenderer.Size} PNG) of **one
-            {DemoSubject.ClassNoun}** {WorldLabels.Phrase(DemoSubject.Context)}, rendered by the tiny-world generator
-            (`src/DreamBooth/TinyWorld/`), with different poses, sizes, positions and facing.
+            The instance images of `dreambooth demo`: {count} photos ({SceneRenderer.Size}×{SceneRenderer.Size} PNG) of **one {DemoSubject.ClassNoun}**
+            {WorldLabels.Phrase(DemoSubject.Context)}, rendered by the tiny-world generator (`src/DreamBooth/TinyWorld/`) with
+            different poses, sizes, positions and facing.
 
             - class noun: **{DemoSubject.ClassNoun}** (class prompt: "a photo of a {DemoSubject.ClassNoun}")
             - context of the photos: **{WorldLabels.Phrase(DemoSubject.Context)}**
-            - the instance: a {WorldLabels.Word(a.Color)} {DemoSubject.ClassNoun} with {WorldLabels.Word(a.PatternColor)} {WorldLabels.PluralNoun(a.Pattern)}
-              and a {WorldLabels.Word(a.MarkingColor)} {WorldLabels.Noun(a.Marking)} on its side (build {a.Variant}, detail seed 0x{a.Detail:X}).
+            - the instance: a {WorldLabels.Word(a.Color)} {DemoSubject.ClassNoun} with {WorldLabels.Word(a.PatternColor)} {WorldLabels.PluralNoun(a.Pattern)} and a {WorldLabels.Word(a.MarkingColor)} {WorldLabels.Noun(a.Marking)} on its side
+              (build {a.Variant}, detail seed 0x{a.Detail:X}: `DemoSubject.Appearance`)
             - never seen by the base model: no pretraining scene has a {WorldLabels.Noun(a.Marking)} marking, and none has a
-              {WorldLabels.Word(a.Color)} body with a {WorldLabels.Word(a.PatternColor)} pattern (`DemoSubject.Resembles`, `PretrainingPolicy`).
+              {WorldLabels.Word(a.Color)} body with a {WorldLabels.Word(a.PatternColor)} pattern (`DemoSubject.Resembles`, `PretrainingPolicy`)
 
-            Made with (bit-identical on rerun):
+            Made with (bit-identical on rerun; this README is written by the same command):
 
             ```bash
             ./dreambooth tiny-world samples --output samples{seedArg}{countArg}
             ```
 
-            (seed {seed.ToString(CultureInfo.InvariantCulture)}, `DemoSubject.Photos(seed, count)`; this README is written by the same command.)
+            i.e. seed {seed.ToString(CultureInfo.InvariantCulture)}, `DemoSubject.Photos(seed: {seed.ToString(CultureInfo.InvariantCulture)}, count: {count})`.
 
             """;
     }

@@ -15,7 +15,7 @@ public static class SceneSampler
         var patternColor = OtherColor(ref rng, color);
         var marking = rng.Chance(0.5) ? Marking.None : (Marking)(1 + rng.Below(WorldLabels.Count<Marking>() - 1));
         var markingColor = OtherColor(ref rng, color, pattern == Pattern.Plain ? null : patternColor);
-        return new SubjectAppearance(c, color, pattern, patternColor, marking, markingColor, rng.Below(SubjectAppearance.VariantCount), rng.NextUInt32()).Canonical;
+        return new SubjectAppearance(c, color, pattern, patternColor, marking, markingColor, rng.Below(SubjectAppearance.VariantCount), rng.NextUInt32()).Canonical();
     }
 
     /// <summary>A random placement inside the frame.</summary>

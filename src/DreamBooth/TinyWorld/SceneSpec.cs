@@ -4,7 +4,7 @@ namespace DreamBooth.TinyWorld;
 /// One subject instance: everything that stays the same when the same dog is photographed elsewhere (its identity).
 /// <see cref="Variant"/> picks one of two body builds per class (e.g. a dog's long or short legs) and
 /// <see cref="Detail"/> seeds the instance's fine detail (spot layout, stripe phase, small proportion changes).
-/// Use <see cref="Canonical"/> values: a plain body carries <c>PatternColor == Color</c>, no marking carries
+/// Use <see cref="Canonical"/> to normalise values: a plain body carries <c>PatternColor == Color</c>, no marking carries
 /// <c>MarkingColor == Color</c>.
 /// </summary>
 public sealed record SubjectAppearance(
@@ -21,7 +21,7 @@ public sealed record SubjectAppearance(
     public const int VariantCount = 2;
 
     /// <summary>The same appearance with meaningless fields normalised (see the type's remarks).</summary>
-    public SubjectAppearance Canonical => this with
+    public SubjectAppearance Canonical() => this with
     {
         PatternColor = Pattern == Pattern.Plain ? Color : PatternColor,
         MarkingColor = Marking == Marking.None ? Color : MarkingColor,

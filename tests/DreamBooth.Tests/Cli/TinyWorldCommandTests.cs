@@ -1,0 +1,53 @@
+using System.Text.Json;
+using DreamBooth.Cli;
+using DreamBooth.Data;
+using DreamBooth.TinyWorld;
+using FluentAssertions;
+using Xunit;
+
+namespace DreamBooth.Tests.Cli;
+
+public sealed class TinyWorldCommandTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "tw-cli-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir)) Directory.Delete(_dir, true);
+    }
+
+    [Fact]
+    public async Task Render_writes_scenes_captions_and_a_contact_sheet()
+    {
+        int code = await CliApp.RunAsync(new[] { "tiny-world", "render", "--output", _dir, "--count", "6", "--seed", "9", "--start", "100" });
+        code.Should().Be(0);
+        ImageIO.ListImages(_dir).Select(Path.GetFileName).Should().Equal("000100.png", "000101.png", "000102.png", "000103.png", "000104.png", "000105.png", "contact_sheet.png");
+        var lines = File.ReadAllLines(Path.Combine(_dir, "captions.jsonl"));
+        lines.Should().HaveCount(6);
+        var first = JsonDocument.Parse(lines[0]).RootElement;
+        var dataset = new TinyWorldDataset(9);
+        first.GetProperty("caption").GetString().Should().Be(dataset.Example(100).Text);
+        PngText.Get(PngText.Read(Path.Combine(_dir, "000100.png")), GenerationParameters.PngKey).Should().Be(dataset.Example(100).Text);
+        var image = ImageIO.Load(Path.Combine(_dir, "000100.png"));
+        image.shape.Should().Equal(3, 64, 64);
+        image.allclose(SceneRenderer.RenderTensor(dataset.Example(100).Scene).mul(255).round().div(255), 0, 1e-6).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task Samples_command_writes_the_demo_photos_and_readme()
+    {
+        int code = await CliApp.RunAsync(new[] { "tiny-world", "samples", "--output", _dir });
+        code.Should().Be(0);
+        ImageIO.ListImages(_dir).Should().HaveCount(DemoSubject.PhotoCount);
+        File.ReadAllText(Path.Combine(_dir, "README.md")).Should().Contain("tiny-world samples").And.Contain("dog").And.Contain("on the grass");
+    }
+
+    [Fact]
+    public async Task Bad_arguments_are_one_line_errors()
+    {
+        (await CliApp.RunAsync(new[] { "tiny-world", "render", "--count", "3" })).Should().Be(CliApp.ExitBadInput);
+        (await CliApp.RunAsync(new[] { "tiny-world", "render", "--output", _dir, "--count", "0" })).Should().Be(CliApp.ExitBadInput);
+        (await CliApp.RunAsync(new[] { "probe", "train", "--output", _dir, "--steps", "0" })).Should().Be(CliApp.ExitBadInput);
+        (await CliApp.RunAsync(new[] { "evaluate", "--generated", _dir, "--probe", Path.Combine(_dir, "no-probe") })).Should().Be(CliApp.ExitBadInput);
+    }
+}
