@@ -1,3 +1,4 @@
+using DreamBooth.Models;
 using System.Text.Json.Serialization;
 
 namespace DreamBooth.Models.Clip;
@@ -7,7 +8,7 @@ namespace DreamBooth.Models.Clip;
 /// Every key has transformers' default, so any config that transformers loads loads here; <see cref="Validate"/> rejects
 /// values the model cannot be built from.
 /// </summary>
-public sealed record CLIPTextConfig
+public sealed record CLIPTextConfig : IModelConfig
 {
     /// <summary>The activations <c>hidden_act</c> may name (transformers' ACT2FN keys that CLIP checkpoints use).</summary>
     public static IReadOnlyList<string> SupportedActivations { get; } =

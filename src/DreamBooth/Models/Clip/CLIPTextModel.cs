@@ -1,3 +1,4 @@
+using DreamBooth.IO;
 using static TorchSharp.torch;
 
 namespace DreamBooth.Models.Clip;
@@ -37,5 +38,9 @@ public sealed class CLIPTextModel : nn.Module<Tensor, CLIPTextOutput>
     /// <paramref name="dtype"/>. The model is returned in eval mode, on the CPU.
     /// </summary>
     public static CLIPTextModel FromPretrained(string componentDir, ScalarType? dtype = null) =>
-        CLIPPretrained.Load(componentDir, dtype, config => new CLIPTextModel(config));
+        FromPretrained(ModelComponent.Open(componentDir), dtype);
+
+    /// <summary>Loads a resolved component (weights variant or shards as the folder provides them).</summary>
+    public static CLIPTextModel FromPretrained(ModelComponent component, ScalarType? dtype = null) =>
+        CLIPPretrained.Load(component, dtype, config => new CLIPTextModel(config));
 }

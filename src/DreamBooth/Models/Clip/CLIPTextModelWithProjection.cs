@@ -1,3 +1,4 @@
+using DreamBooth.IO;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -46,5 +47,9 @@ public sealed class CLIPTextModelWithProjection : nn.Module<Tensor, CLIPTextOutp
     /// <see cref="CLIPTextModel.FromPretrained"/>).
     /// </summary>
     public static CLIPTextModelWithProjection FromPretrained(string componentDir, ScalarType? dtype = null) =>
-        CLIPPretrained.Load(componentDir, dtype, config => new CLIPTextModelWithProjection(config));
+        FromPretrained(ModelComponent.Open(componentDir), dtype);
+
+    /// <summary>Loads a resolved component (weights variant or shards as the folder provides them).</summary>
+    public static CLIPTextModelWithProjection FromPretrained(ModelComponent component, ScalarType? dtype = null) =>
+        CLIPPretrained.Load(component, dtype, config => new CLIPTextModelWithProjection(config));
 }

@@ -1,3 +1,4 @@
+using DreamBooth.Models;
 using System.Text.Json.Serialization;
 using DreamBooth.IO;
 using DreamBooth.Models.Blocks;
@@ -9,7 +10,7 @@ namespace DreamBooth.Models.Unet;
 /// writes is here, with diffusers' defaults for missing keys. <see cref="Validate"/> rejects the values this port does not
 /// implement (class embeddings, other block types, ...) instead of silently computing something else.
 /// </summary>
-public sealed record UNet2DConditionConfig
+public sealed record UNet2DConditionConfig : IModelConfig
 {
     /// <summary>Latent height/width the model was trained at (informational).</summary>
     public IntOrList? SampleSize { get; init; }

@@ -96,29 +96,15 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     }
 
     /// <summary>
-    /// Loads a diffusers <c>unet/</c> folder: <c>config.json</c> and <c>diffusion_pytorch_model.safetensors</c> (strict:
-    /// every key must match). The model is converted to <paramref name="dtype"/> (default float32) and put in eval mode.
+    /// Loads a diffusers <c>unet/</c> folder (config.json + safetensors weights, strict), converted to
+    /// <paramref name="dtype"/> (default float32), in eval mode.
     /// </summary>
-    public static UNet2DConditionModel FromPretrained(string componentDir, ScalarType? dtype = null)
-    {
-        ComponentFiles.CheckDType(dtype);
-        var (config, configPath) = ComponentFiles.ReadConfig<UNet2DConditionConfig>(componentDir);
-        config.Validate(configPath);
-        var weights = ComponentFiles.Weights(componentDir);
-        var model = new UNet2DConditionModel(config);
-        try
-        {
-            if (dtype is ScalarType t && t != ScalarType.Float32) model.to(t);
-            WeightLoader.Load(model, weights);
-            model.eval();
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
+    public static UNet2DConditionModel FromPretrained(string componentDir, ScalarType? dtype = null) =>
+        FromPretrained(ModelComponent.Open(componentDir), dtype);
+
+    /// <summary>Loads a resolved component (weights variant or shards as the folder provides them).</summary>
+    public static UNet2DConditionModel FromPretrained(ModelComponent component, ScalarType? dtype = null) =>
+        Pretrained.Load<UNet2DConditionConfig, UNet2DConditionModel>(component, dtype, c => new UNet2DConditionModel(c));
 
     /// <summary>Predicts the noise (or v) for <paramref name="sample"/> at <paramref name="timestep"/> given text embeddings.</summary>
     public override Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates) =>

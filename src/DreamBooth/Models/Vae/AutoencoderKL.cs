@@ -52,27 +52,12 @@ public sealed partial class AutoencoderKL : nn.Module<Tensor, Tensor>
     /// Checkpoints that name the mid-block attention <c>query/key/value/proj_attn</c> (older diffusers) are converted
     /// to <c>to_q/to_k/to_v/to_out.0</c>, as diffusers does on load. Converted to <paramref name="dtype"/>, eval mode.
     /// </summary>
-    public static AutoencoderKL FromPretrained(string componentDir, ScalarType? dtype = null)
-    {
-        ComponentFiles.CheckDType(dtype);
-        var (config, configPath) = ComponentFiles.ReadConfig<AutoencoderKLConfig>(componentDir);
-        config.Validate(configPath);
-        var weights = ComponentFiles.Weights(componentDir);
-        var model = new AutoencoderKL(config);
-        try
-        {
-            if (dtype is ScalarType t && t != ScalarType.Float32) model.to(t);
-            using var reader = Safetensors.Open(weights);
-            WeightLoader.Load(model, reader, ConvertDeprecatedAttentionKey);
-            model.eval();
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
+    public static AutoencoderKL FromPretrained(string componentDir, ScalarType? dtype = null) =>
+        FromPretrained(ModelComponent.Open(componentDir), dtype);
+
+    /// <summary>Loads a resolved component (weights variant or shards as the folder provides them).</summary>
+    public static AutoencoderKL FromPretrained(ModelComponent component, ScalarType? dtype = null) =>
+        Pretrained.Load<AutoencoderKLConfig, AutoencoderKL>(component, dtype, c => new AutoencoderKL(c), ConvertDeprecatedAttentionKey);
 
     /// <summary>Maps a legacy mid-block attention key (<c>…mid_block.attentions.0.query.weight</c>) to the current name
     /// (<c>…to_q.weight</c>); other keys are returned unchanged.</summary>

@@ -1,3 +1,4 @@
+using DreamBooth.Models;
 using DreamBooth.IO;
 using DreamBooth.Models.Blocks;
 
@@ -7,7 +8,7 @@ namespace DreamBooth.Models.Vae;
 /// The <c>config.json</c> of a diffusers <c>AutoencoderKL</c>, with diffusers' defaults for missing keys.
 /// <see cref="Validate"/> rejects what this port does not implement.
 /// </summary>
-public sealed record AutoencoderKLConfig
+public sealed record AutoencoderKLConfig : IModelConfig
 {
     public int InChannels { get; init; } = 3;
     public int OutChannels { get; init; } = 3;

@@ -271,6 +271,8 @@ public class CLIPTextModelTests
         try
         {
             File.WriteAllText(Path.Combine(dir, "config.json"), json);
+            // A valid (empty) weights file, so the folder resolves and the config is what fails.
+            DreamBooth.IO.Safetensors.Save(Path.Combine(dir, "model.safetensors"), new Dictionary<string, TorchSharp.torch.Tensor>());
             var load = () => CLIPTextModel.FromPretrained(dir);
             var ex = load.Should().Throw<DreamBoothException>().Which;
             ex.Message.Should().Contain("config.json").And.Contain(key).And.NotContain("\n");

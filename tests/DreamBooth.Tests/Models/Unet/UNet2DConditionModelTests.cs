@@ -144,7 +144,7 @@ public class UNet2DConditionModelTests
 
             ConfigJson.Write(Path.Combine(dir, "config.json"), TinyModels.Sd1Unet);
             var noWeights = () => UNet2DConditionModel.FromPretrained(dir);
-            noWeights.Should().Throw<DreamBoothException>().WithMessage("*diffusion_pytorch_model.safetensors*not found*");
+            noWeights.Should().Throw<DreamBoothException>().WithMessage("*no weights file*diffusion_pytorch_model.safetensors*");
 
             File.WriteAllBytes(Path.Combine(dir, "diffusion_pytorch_model.bin"), [0]);
             var pickle = () => UNet2DConditionModel.FromPretrained(dir);
