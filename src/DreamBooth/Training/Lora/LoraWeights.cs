@@ -31,10 +31,11 @@ public static class LoraWeights
     public const string FileName = "pytorch_lora_weights.safetensors";
 
     /// <summary>
-    /// Writes the adapters' weights (float32) to <paramref name="path"/> atomically in diffusers' key format;
-    /// alpha/rank·multiplier-free: the up matrix carries alpha/rank.
+    /// Writes the adapters' weights (float32) to <paramref name="path"/> atomically in diffusers' key format; the up
+    /// matrix carries alpha/rank. <paramref name="values"/> may supply the tensors to write instead of the layers' own
+    /// (e.g. float32 masters of a bf16 run), keyed <c>{component}.{path}.lora_A.weight</c> / <c>lora_B.weight</c>.
     /// </summary>
-    public static void Save(string path, IEnumerable<LoraLayer> layers)
+    public static void Save(string path, IEnumerable<LoraLayer> layers, IReadOnlyDictionary<string, Tensor>? values = null)
     {
         using var scope = NewDisposeScope();
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -50,8 +51,10 @@ public static class LoraWeights
             };
             string prefix = $"{layer.Component}.{layer.Path}.";
             var lora = layer.Layer;
-            tensors[prefix + down] = lora.Down.detach().to(ScalarType.Float32).contiguous();
-            tensors[prefix + up] = (lora.Up.detach().to(ScalarType.Float32) * (lora.Alpha / lora.Rank)).contiguous();
+            var downValue = values?.GetValueOrDefault($"{layer.Component}.{layer.Path}.lora_A.weight") ?? lora.Down;
+            var upValue = values?.GetValueOrDefault($"{layer.Component}.{layer.Path}.lora_B.weight") ?? lora.Up;
+            tensors[prefix + down] = downValue.detach().to(ScalarType.Float32).contiguous();
+            tensors[prefix + up] = (upValue.detach().to(ScalarType.Float32) * (lora.Alpha / lora.Rank)).contiguous();
         }
         Safetensors.Save(path, tensors, new Dictionary<string, string> { ["format"] = "pt" });
     }
