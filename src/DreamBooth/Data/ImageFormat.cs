@@ -1,0 +1,44 @@
+namespace DreamBooth.Data;
+
+/// <summary>The image formats the decoder accepts. The file's content decides the format, not its extension.</summary>
+public enum ImageFormat
+{
+    Jpeg,
+    Png,
+    WebP,
+    Bmp,
+    Gif,
+}
+
+/// <summary>Names and file extensions of <see cref="ImageFormat"/>.</summary>
+public static class ImageFormats
+{
+    /// <summary>File extensions (lower case, with the dot) that a dataset directory scan treats as images.</summary>
+    public static IReadOnlyList<string> Extensions { get; } = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"];
+
+    /// <summary>True when <paramref name="path"/> ends with one of <see cref="Extensions"/> (case-insensitive).</summary>
+    public static bool HasImageExtension(string path) =>
+        Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
+
+    /// <summary>The format a file extension promises, or null for an extension that names none of ours.</summary>
+    public static ImageFormat? FromExtension(string path) => Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        ".jpg" or ".jpeg" or ".jpe" or ".jfif" => ImageFormat.Jpeg,
+        ".png" => ImageFormat.Png,
+        ".webp" => ImageFormat.WebP,
+        ".bmp" or ".dib" => ImageFormat.Bmp,
+        ".gif" => ImageFormat.Gif,
+        _ => null,
+    };
+
+    /// <summary>The usual name of a format, as used in messages ("JPEG", "PNG", ...).</summary>
+    public static string Name(this ImageFormat format) => format switch
+    {
+        ImageFormat.Jpeg => "JPEG",
+        ImageFormat.Png => "PNG",
+        ImageFormat.WebP => "WebP",
+        ImageFormat.Bmp => "BMP",
+        ImageFormat.Gif => "GIF",
+        _ => format.ToString(),
+    };
+}

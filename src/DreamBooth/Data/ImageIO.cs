@@ -1,0 +1,83 @@
+using SkiaSharp;
+using TorchSharp;
+using static TorchSharp.torch;
+using DreamBooth.IO;
+
+namespace DreamBooth.Data;
+
+/// <summary>
+/// Image files ↔ tensors through SkiaSharp: <see cref="Load"/> gives float32 RGB [3, H, W] in [0, 1];
+/// <see cref="SavePng"/> writes such a tensor as an 8-bit RGB PNG, optionally with text metadata, atomically.
+/// </summary>
+public static class ImageIO
+{
+    /// <summary>File extensions <see cref="Load"/> is meant for.</summary>
+    public static IReadOnlySet<string> Extensions { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".png", ".jpg", ".jpeg", ".webp", ".bmp" };
+
+    /// <summary>True when <paramref name="path"/> has an image extension and is not a temporary file.</summary>
+    public static bool IsImagePath(string path) =>
+        Extensions.Contains(Path.GetExtension(path)) && !path.EndsWith(AtomicFile.TempSuffix, StringComparison.Ordinal);
+
+    /// <summary>The image files directly inside <paramref name="dir"/>, sorted by name (ordinal).</summary>
+    public static IReadOnlyList<string> ListImages(string dir)
+    {
+        if (!Directory.Exists(dir)) throw new DreamBoothException($"{dir}: folder not found");
+        return Directory.EnumerateFiles(dir).Where(IsImagePath).OrderBy(p => Path.GetFileName(p), StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Decodes an image file to float32 RGB [3, H, W] in [0, 1] (alpha is dropped, like PIL's convert("RGB")).</summary>
+    public static Tensor Load(string path)
+    {
+        if (!File.Exists(path)) throw new DreamBoothException($"{path}: file not found");
+        using var codec = SKCodec.Create(path, out var result);
+        if (codec is null) throw new DreamBoothException($"{path}: not a readable image ({result})");
+        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        using var bitmap = new SKBitmap(info);
+        var decode = codec.GetPixels(info, bitmap.GetPixels());
+        if (decode is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
+            throw new DreamBoothException($"{path}: cannot decode image ({decode})");
+        if (decode == SKCodecResult.IncompleteInput) throw new DreamBoothException($"{path}: image data is truncated");
+        var bytes = bitmap.GetPixelSpan().ToArray();
+        using var scope = NewDisposeScope();
+        var hwc = tensor(bytes, new long[] { info.Height, info.Width, 4 }, ScalarType.Byte);
+        return hwc.narrow(2, 0, 3).permute(2, 0, 1).to(ScalarType.Float32).div_(255f).contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Encodes RGB [3, H, W] in [0, 1] (clamped, rounded half to even like numpy) as PNG bytes with text entries.</summary>
+    public static byte[] EncodePng(Tensor image, IEnumerable<KeyValuePair<string, string>>? text = null)
+    {
+        if (image.dim() != 3 || image.shape[0] != 3) throw new DreamBoothException($"image tensor must be [3, H, W], got [{string.Join(", ", image.shape)}]");
+        int h = (int)image.shape[1], w = (int)image.shape[2];
+        byte[] rgb;
+        using (NewDisposeScope())
+            rgb = image.detach().cpu().to(ScalarType.Float32).clamp(0, 1).mul(255).round().to(ScalarType.Byte).permute(1, 2, 0).contiguous().data<byte>().ToArray();
+        return EncodePng(rgb, w, h, text);
+    }
+
+    /// <summary>Encodes interleaved 8-bit RGB pixels (row-major, <paramref name="width"/>×<paramref name="height"/>) as PNG bytes.</summary>
+    public static byte[] EncodePng(ReadOnlySpan<byte> rgb, int width, int height, IEnumerable<KeyValuePair<string, string>>? text = null)
+    {
+        if (rgb.Length != width * height * 3) throw new ArgumentException($"expected {width * height * 3} bytes, got {rgb.Length}", nameof(rgb));
+        var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        using var bitmap = new SKBitmap(info);
+        var px = bitmap.GetPixelSpan();
+        unsafe
+        {
+            var dst = new Span<byte>((void*)bitmap.GetPixels(), px.Length);
+            for (int i = 0, n = width * height; i < n; i++)
+            {
+                dst[4 * i] = rgb[3 * i];
+                dst[4 * i + 1] = rgb[3 * i + 1];
+                dst[4 * i + 2] = rgb[3 * i + 2];
+                dst[4 * i + 3] = 255;
+            }
+        }
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100) ?? throw new InvalidOperationException("PNG encoding failed");
+        var png = data.ToArray();
+        return text is null ? png : PngText.Insert(png, text);
+    }
+
+    /// <summary>Writes RGB [3, H, W] in [0, 1] as a PNG file atomically, with optional text entries (e.g. "parameters").</summary>
+    public static void SavePng(string path, Tensor image, IEnumerable<KeyValuePair<string, string>>? text = null) =>
+        AtomicFile.WriteAllBytes(path, EncodePng(image, text));
+}
