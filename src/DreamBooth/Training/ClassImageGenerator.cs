@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
+using DreamBooth.Data;
 using DreamBooth.IO;
 using static TorchSharp.torch;
 
@@ -25,12 +26,12 @@ public sealed record ClassImagesResult(int Existing, int Generated);
 /// </summary>
 public static class ClassImageGenerator
 {
-    /// <summary>File extensions counted as images.</summary>
-    public static IReadOnlySet<string> ImageExtensions { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".png", ".jpg", ".jpeg", ".webp", ".bmp" };
-
-    /// <summary>Number of image files in <paramref name="directory"/> (0 when it does not exist; hidden temporary files excluded).</summary>
+    /// <summary>
+    /// Number of image files in <paramref name="directory"/> as the image loader sees them (image extension, not hidden;
+    /// temporary files of interrupted writes are hidden); 0 when the folder does not exist.
+    /// </summary>
     public static int CountImages(string directory) => !Directory.Exists(directory) ? 0
-        : Directory.EnumerateFiles(directory).Count(f => ImageExtensions.Contains(Path.GetExtension(f)) && !Path.GetFileName(f).StartsWith('.'));
+        : Directory.EnumerateFiles(directory).Count(f => ImageFormats.HasImageExtension(f) && !Path.GetFileName(f).StartsWith('.'));
 
     /// <summary>Generates the missing images into <paramref name="directory"/> (created when missing).</summary>
     /// <param name="directory">The class image folder (<c>--class-data-dir</c>).</param>
@@ -67,7 +68,8 @@ public static class ClassImageGenerator
                     throw new InvalidOperationException($"the sampler returned [{string.Join(", ", images.shape)}] for {n} images");
                 for (int k = 0; k < n; k++)
                 {
-                    var png = TrainingPlots.EncodePng(images[k]);
+                    var parameters = new GenerationParameters(prompt) { Seed = seeds[k], Width = (int)images.shape[3], Height = (int)images.shape[2] };
+                    var png = ImageIO.EncodePng(images[k], [new(GenerationParameters.PngKey, parameters.Format())]);
                     var hash = Convert.ToHexString(SHA1.HashData(png))[..10].ToLowerInvariant();
                     AtomicFile.WriteAllBytes(Path.Combine(directory, string.Create(CultureInfo.InvariantCulture, $"{next + k:D5}-{hash}.png")), png);
                 }

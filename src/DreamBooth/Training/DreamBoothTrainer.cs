@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using DreamBooth.Data;
 using DreamBooth.IO;
 using DreamBooth.Models;
 using DreamBooth.Models.Clip;
@@ -204,7 +205,9 @@ public sealed class DreamBoothTrainer
                 var seeds = Enumerable.Range(0, o.NumValidationImages).Select(i => seed + i).ToList();
                 var images = validationSampler.Generate(o.ValidationPrompt!, seeds, cancellationToken);
                 var path = Path.Combine(outputDir, "validation", $"step-{step:D6}.png");
-                AtomicFile.WriteAllBytes(path, TrainingPlots.ContactSheet(images, $"step {step}: {o.ValidationPrompt}"));
+                var cells = Enumerable.Range(0, (int)images.shape[0]).Select(i => images[i]).ToList();
+                ContactSheet.Save(path, cells, columns: (int)Math.Ceiling(Math.Sqrt(cells.Count)), seeds.Select(x => $"seed {x}").ToList(),
+                    scale: Math.Max(1, 256 / resolution), title: $"step {step}: {o.ValidationPrompt}");
                 sheets.Add(path);
             }
             unet.train();

@@ -1,13 +1,8 @@
 using SkiaSharp;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace DreamBooth.Training;
 
-/// <summary>
-/// The pictures a run writes: the loss curve (<c>logs/loss_curve.png</c>) and the validation contact sheets
-/// (<c>validation/step-N.png</c>), drawn with SkiaSharp, plus PNG encoding of generated images.
-/// </summary>
+/// <summary>The loss curve a run draws into <c>logs/loss_curve.png</c> (SkiaSharp).</summary>
 public static class TrainingPlots
 {
     /// <summary>
@@ -88,54 +83,5 @@ public static class TrainingPlots
             norm = weight * norm + (1 - weight);
             yield return (s, ema / norm);
         }
-    }
-
-    /// <summary>A contact sheet: images [N, 3, H, W] in [0, 1] in a near-square grid under a one-line title.</summary>
-    public static byte[] ContactSheet(Tensor images, string title)
-    {
-        int n = (int)images.shape[0], h = (int)images.shape[2], w = (int)images.shape[3];
-        int columns = (int)Math.Ceiling(Math.Sqrt(n)), rows = (n + columns - 1) / columns;
-        const int pad = 4, titleHeight = 20;
-        int scale = Math.Max(1, 256 / Math.Max(h, w)); // tiny test images are magnified, nearest neighbour
-        int cw = w * scale, ch = h * scale;
-        using var surface = SKSurface.Create(new SKImageInfo(columns * (cw + pad) + pad, titleHeight + rows * (ch + pad) + pad, SKColorType.Rgba8888, SKAlphaType.Premul));
-        var canvas = surface.Canvas;
-        canvas.Clear(SKColors.White);
-        using var font = new SKFont(SKTypeface.Default, 12);
-        using var ink = new SKPaint { Color = new SKColor(40, 40, 40), IsAntialias = true };
-        canvas.DrawText(title, pad, 15, SKTextAlign.Left, font, ink);
-        for (int k = 0; k < n; k++)
-        {
-            using var bitmap = ToBitmap(images[k]);
-            using var cell = SKImage.FromBitmap(bitmap);
-            int x = pad + (k % columns) * (cw + pad), y = titleHeight + pad + (k / columns) * (ch + pad);
-            canvas.DrawImage(cell, new SKRect(x, y, x + cw, y + ch), new SKSamplingOptions(SKFilterMode.Nearest));
-        }
-        using var image = surface.Snapshot();
-        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
-        return data.ToArray();
-    }
-
-    /// <summary>One image [3, H, W] in [0, 1] (clamped, rounded) as PNG bytes.</summary>
-    public static byte[] EncodePng(Tensor image)
-    {
-        using var bitmap = ToBitmap(image);
-        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100) ?? throw new InvalidOperationException("PNG encoding failed");
-        return data.ToArray();
-    }
-
-    private static SKBitmap ToBitmap(Tensor image)
-    {
-        if (image.dim() != 3 || image.shape[0] != 3) throw new ArgumentException($"image must be [3, H, W], got [{string.Join(", ", image.shape)}]", nameof(image));
-        int h = (int)image.shape[1], w = (int)image.shape[2];
-        byte[] rgba;
-        using (NewDisposeScope())
-        {
-            var rgb = image.detach().cpu().to(ScalarType.Float32).clamp(0, 1).mul(255).round().to(ScalarType.Byte).permute(1, 2, 0);
-            rgba = cat([rgb, full([h, w, 1], (byte)255, ScalarType.Byte)], 2).contiguous().data<byte>().ToArray();
-        }
-        var bitmap = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));
-        rgba.CopyTo(bitmap.GetPixelSpan());
-        return bitmap;
     }
 }

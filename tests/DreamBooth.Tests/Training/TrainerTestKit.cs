@@ -1,3 +1,4 @@
+using DreamBooth.Data;
 using DreamBooth.Tests.Infrastructure;
 using DreamBooth.Training;
 using TorchSharp;
@@ -5,44 +6,13 @@ using static TorchSharp.torch;
 
 namespace DreamBooth.Tests.Training;
 
-/// <summary>Helpers for trainer tests on tiny-sd1: synthetic image sets, a deterministic fake sampler, option presets.</summary>
+/// <summary>Helpers for trainer tests on tiny-sd1: generated photo folders, a deterministic fake sampler, option presets.</summary>
 internal static class TrainerTestKit
 {
     public static string TinySd1 => Golden.PathOf("tiny-sd1");
 
-    /// <summary>
-    /// Procedural images instead of decoded files: image i of a folder is a smooth colour pattern seeded by its file name,
-    /// with a mirrored variant under --random-flip (so variant picking is exercised). Instance folders list their image
-    /// files; class folders use the files the class-image generator wrote.
-    /// </summary>
-    public sealed class SyntheticImages(IReadOnlyList<string> paths, string prompt, int resolution, bool flip) : ITrainingImageSet
-    {
-        public int Count => paths.Count;
-        public string PathOf(int image) => paths[image];
-        public string PromptOf(int image) => prompt;
-        public int VariantCount(int image) => flip ? 2 : 1;
-
-        public Tensor PixelValues(int image, int variant)
-        {
-            using var scope = NewDisposeScope();
-            using var g = new Generator((ulong)StableHash(Path.GetFileName(paths[image])));
-            var coarse = rand([1, 3, 4, 4], generator: g);
-            var img = nn.functional.interpolate(coarse, [resolution, resolution], mode: InterpolationMode.Bilinear, align_corners: false)[0] * 2 - 1;
-            if (variant == 1) img = img.flip(2);
-            return img.MoveToOuterDisposeScope();
-        }
-
-        private static long StableHash(string s) => s.Aggregate(17L, (h, c) => (h * 31 + c) & 0x7fffffff);
-    }
-
-    public static TrainingImageLoader Loader => (request, generator, warn) =>
-    {
-        if (!Directory.Exists(request.Directory)) throw new DreamBoothException($"{request.Directory}: folder not found");
-        var files = Directory.EnumerateFiles(request.Directory).Where(f => !Path.GetFileName(f).StartsWith('.'))
-            .Order(StringComparer.Ordinal).Take(request.MaxImages ?? int.MaxValue).ToList();
-        if (files.Count == 0) throw new DreamBoothException($"{request.Directory}: no images");
-        return new SyntheticImages(files, request.Prompt!, request.Resolution, request.RandomFlip);
-    };
+    /// <summary>The real data pipeline (decode, resize, crop/flip variants).</summary>
+    public static TrainingImageLoader Loader => ImageSetImages.Loader;
 
     /// <summary>Images from seeds: uniform noise blurred to 4×4 blocks, [N, 3, R, R] in [0, 1].</summary>
     public sealed class FakeSampler(int resolution) : IImageSampler
@@ -64,12 +34,18 @@ internal static class TrainerTestKit
 
     public static ImageSamplerFactory Sampler => models => new FakeSampler(models.Resolution);
 
-    /// <summary>An instance folder with <paramref name="count"/> (empty) image files; the synthetic loader makes their pixels.</summary>
+    /// <summary>An instance folder with <paramref name="count"/> PNG photos (smooth colour patterns, 40×48 so random crops differ).</summary>
     public static string InstanceFolder(string root, int count = 2)
     {
         var dir = Path.Combine(root, "instance");
         Directory.CreateDirectory(dir);
-        for (int i = 0; i < count; i++) File.WriteAllBytes(Path.Combine(dir, $"photo{i}.png"), [(byte)i]);
+        for (int i = 0; i < count; i++)
+        {
+            using var g = new Generator((ulong)(100 + i));
+            using var coarse = rand([1, 3, 3, 3], generator: g);
+            using var image = nn.functional.interpolate(coarse, [40, 48], mode: InterpolationMode.Bilinear, align_corners: false)[0];
+            File.WriteAllBytes(Path.Combine(dir, $"photo{i}.png"), ImageIO.EncodePng(image));
+        }
         return dir;
     }
 
