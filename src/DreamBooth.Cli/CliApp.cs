@@ -11,7 +11,7 @@ public static class CliApp
     public const int ExitInternal = 1;
     public const int ExitCancelled = 130;
 
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(string[] args, CliServices? services = null)
     {
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -25,7 +25,7 @@ public static class CliApp
         Console.CancelKeyPress += onCancel;
         try
         {
-            return await Create().RunAsync(args, cts.Token);
+            return await Create(services).RunAsync(args, cts.Token);
         }
         catch (Exception ex)
         {
@@ -37,15 +37,18 @@ public static class CliApp
         }
     }
 
-    /// <summary>Builds the command tree; also used by tests to run commands in-process.</summary>
-    public static CommandApp Create()
+    /// <summary>Builds the command tree; also used by tests to run commands in-process (with their own <paramref name="services"/>).</summary>
+    public static CommandApp Create(CliServices? services = null)
     {
-        var app = new CommandApp();
+        var app = new CommandApp(new ServiceRegistrar(services ?? CliServices.Default));
         app.Configure(c =>
         {
             c.SetApplicationName("dreambooth");
             c.PropagateExceptions();
+            c.UseStrictParsing();
             c.AddCommand<InfoCommand>("info").WithDescription("Show versions, threads, allocator and device.");
+            c.AddCommand<TrainCommand>("train").WithDescription("Fine-tune a Stable Diffusion model on photos of a subject (DreamBooth, full or LoRA).");
+            c.AddCommand<ClassImagesCommand>("class-images").WithDescription("Generate the prior-preservation class images with the frozen model (resumable).");
         });
         return app;
     }

@@ -34,7 +34,7 @@ internal static class TrainerTestKit
 
     public static ImageSamplerFactory Sampler => models => new FakeSampler(models.Resolution);
 
-    /// <summary>An instance folder with <paramref name="count"/> PNG photos (smooth colour patterns, 40×48 so random crops differ).</summary>
+    /// <summary>An instance folder with <paramref name="count"/> PNG photos (smooth colour patterns, 80×72 so random crops differ).</summary>
     public static string InstanceFolder(string root, int count = 2)
     {
         var dir = Path.Combine(root, "instance");
@@ -43,7 +43,7 @@ internal static class TrainerTestKit
         {
             using var g = new Generator((ulong)(100 + i));
             using var coarse = rand([1, 3, 3, 3], generator: g);
-            using var image = nn.functional.interpolate(coarse, [40, 48], mode: InterpolationMode.Bilinear, align_corners: false)[0];
+            using var image = nn.functional.interpolate(coarse, [72, 80], mode: InterpolationMode.Bilinear, align_corners: false)[0];
             File.WriteAllBytes(Path.Combine(dir, $"photo{i}.png"), ImageIO.EncodePng(image));
         }
         return dir;
