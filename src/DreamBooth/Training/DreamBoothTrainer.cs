@@ -350,6 +350,7 @@ public sealed class DreamBoothTrainer
         if (saved is not null && resume is null && TrainingCheckpoint.List(outputDir).Count > 0)
             throw new DreamBoothException($"--output-dir {o.OutputDir}: already holds checkpoints of this run; continue it with --resume-from-checkpoint latest, or choose a new folder");
         Directory.CreateDirectory(outputDir);
+        if (TrainingCheckpoint.RemoveDebris(outputDir) is var debris and > 0) _info($"removed {debris} unfinished checkpoint folder(s) of an interrupted run");
         return resume;
     }
 

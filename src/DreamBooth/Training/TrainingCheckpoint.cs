@@ -132,6 +132,24 @@ public static class TrainingCheckpoint
         return removed;
     }
 
+    /// <summary>
+    /// Deletes what killed runs left behind: hidden temporary checkpoint folders (<c>.checkpoint-N.*.partial</c>) and
+    /// folders caught half-deleted (<c>.checkpoint-N.*.deleting</c>). Call only when no other run writes to the folder.
+    /// </summary>
+    public static int RemoveDebris(string outputDir)
+    {
+        if (!Directory.Exists(outputDir)) return 0;
+        int n = 0;
+        foreach (var dir in Directory.EnumerateDirectories(outputDir, "." + Prefix + "*"))
+        {
+            var name = Path.GetFileName(dir);
+            if (!name.EndsWith(AtomicFile.TempSuffix, StringComparison.Ordinal) && !name.EndsWith(".deleting", StringComparison.Ordinal)) continue;
+            TryDelete(dir);
+            n++;
+        }
+        return n;
+    }
+
     /// <summary>Reads a checkpoint; the caller disposes the tensors.</summary>
     public static CheckpointContents Load(string path)
     {

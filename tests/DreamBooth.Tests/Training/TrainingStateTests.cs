@@ -31,6 +31,10 @@ public class TrainingStateTests
         File.WriteAllText(Path.Combine(dir.Path, "checkpoint-007", "state.json"), "{}");
 
         TrainingCheckpoint.List(dir.Path).Select(c => c.Step).Should().Equal(2, 10, 30);
+        Directory.CreateDirectory(Path.Combine(dir.Path, ".checkpoint-41.9.abc.partial"));
+        Directory.CreateDirectory(Path.Combine(dir.Path, ".checkpoint-3.xyz.deleting"));
+        TrainingCheckpoint.RemoveDebris(dir.Path).Should().Be(3);
+        Directory.GetDirectories(dir.Path, ".*").Should().BeEmpty();
         TrainingCheckpoint.Resolve("latest", dir.Path).Should().EndWith("checkpoint-30");
         TrainingCheckpoint.Resolve("checkpoint-10", dir.Path).Should().EndWith("checkpoint-10");
         var noState = () => TrainingCheckpoint.Resolve(Path.Combine(dir.Path, "checkpoint-50"), dir.Path);
