@@ -120,7 +120,7 @@ public sealed class DreamBoothTrainer
         using var instanceLatents = LatentCache.Encode(instances, vae, o.SampleBatchSize, cacheProgress, cancellationToken);
         encoded = Enumerable.Range(0, instances.Count).Sum(instances.VariantCount);
         using var classLatents = classes is null ? null : LatentCache.Encode(classes, vae, o.SampleBatchSize, cacheProgress, cancellationToken);
-        using var prompts = new PromptEmbeddings(tokenizer, o.WithPriorPreservation ? instancePrompts.Append(o.ClassPrompt!) : instancePrompts, _warn);
+        using var prompts = new TrainingPrompts(tokenizer, o.WithPriorPreservation ? instancePrompts.Append(o.ClassPrompt!) : instancePrompts, _warn);
         if (!o.TrainTextEncoder) prompts.Cache(textEncoder);
 
         // 4. What is trained.

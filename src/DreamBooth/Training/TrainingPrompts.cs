@@ -9,7 +9,7 @@ namespace DreamBooth.Training;
 /// their embeddings (last_hidden_state, no attention mask, as diffusers' train_dreambooth.py) are computed once too;
 /// with <c>--train-text-encoder</c> they are recomputed every step through the trained encoder.
 /// </summary>
-public sealed class PromptEmbeddings : IDisposable
+public sealed class TrainingPrompts : IDisposable
 {
     private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
     private readonly Tensor _inputIds; // [P, L] int64
@@ -19,7 +19,7 @@ public sealed class PromptEmbeddings : IDisposable
     public IReadOnlyList<string> Prompts { get; }
 
     /// <summary>Tokenizes the distinct prompts of <paramref name="prompts"/> (truncation warnings go to <paramref name="warn"/>).</summary>
-    public PromptEmbeddings(ClipTokenizer tokenizer, IEnumerable<string> prompts, Action<string>? warn = null)
+    public TrainingPrompts(ClipTokenizer tokenizer, IEnumerable<string> prompts, Action<string>? warn = null)
     {
         var distinct = new List<string>();
         foreach (var p in prompts)
