@@ -98,7 +98,7 @@ public sealed class DreamBoothTrainer
         {
             ClassImageGenerator.Generate(classDir, o.ClassPrompt!, o.NumClassImages, o.SampleBatchSize, seed,
                 () => (_samplerFactory ?? throw new DreamBoothException($"--class-data-dir {classDir}: has fewer than {o.NumClassImages} images and no image generation is available to add more"))(Models()),
-                new Progress(p => Report(new TrainingProgress(TrainingPhase.ClassImages, p.Done, p.Total))), cancellationToken);
+                new Reporter<ClassImagesProgress>(p => Report(new TrainingProgress(TrainingPhase.ClassImages, p.Done, p.Total))), cancellationToken);
         }
 
         // 3. Data: images with their variants, cached latents, prompts.
@@ -116,7 +116,7 @@ public sealed class DreamBoothTrainer
 
         int totalVariants = Enumerable.Range(0, instances.Count).Sum(instances.VariantCount) + (classes is null ? 0 : Enumerable.Range(0, classes.Count).Sum(classes.VariantCount));
         int encoded = 0;
-        var cacheProgress = new Progress<int>(n => Report(new TrainingProgress(TrainingPhase.Caching, encoded + n, totalVariants)));
+        var cacheProgress = new Reporter<int>(n => Report(new TrainingProgress(TrainingPhase.Caching, encoded + n, totalVariants)));
         using var instanceLatents = LatentCache.Encode(instances, vae, o.SampleBatchSize, cacheProgress, cancellationToken);
         encoded = Enumerable.Range(0, instances.Count).Sum(instances.VariantCount);
         using var classLatents = classes is null ? null : LatentCache.Encode(classes, vae, o.SampleBatchSize, cacheProgress, cancellationToken);
@@ -452,8 +452,9 @@ public sealed class DreamBoothTrainer
     private static RunIdentity WithoutData(RunIdentity identity) =>
         new(identity.Values.Where(kv => !kv.Key.StartsWith(DataKeyPrefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key, kv => kv.Value));
 
-    private sealed class Progress(Action<ClassImagesProgress> report) : IProgress<ClassImagesProgress>
+    // Reports on the calling thread, in order (System.Progress posts to the thread pool).
+    private sealed class Reporter<T>(Action<T> report) : IProgress<T>
     {
-        public void Report(ClassImagesProgress value) => report(value);
+        public void Report(T value) => report(value);
     }
 }
