@@ -83,7 +83,7 @@ public class TrainProcessTests(ITestOutputHelper output)
     {
         using var dir = new TempDir();
         Prepare(dir.Path);
-        const int steps = 6;
+        const int steps = 4;
         var reference = Path.Combine(dir.Path, "reference");
         RunToEnd(Args(dir.Path, reference, steps)).Should().Be(0);
         var expected = Weights(reference);
