@@ -61,7 +61,8 @@ public sealed class ClassImagesCommand(CliServices services) : Command<ClassImag
                 disposables.AddRange([unet, textEncoder, vae]);
                 var sampleSize = unet.Config.SampleSize ?? throw new DreamBoothException($"{modelPath}: the UNet config has no sample_size; pass --resolution");
                 int resolution = s.Resolution ?? (sampleSize.Single ?? sampleSize.List![0]) * (1 << (vae.Config.BlockOutChannels.Length - 1));
-                return factory(new SamplerModels(model, unet, textEncoder, vae, ClipTokenizer.FromPretrained(model["tokenizer"].Directory), resolution));
+                return factory(new SamplerModels(model, unet, textEncoder, vae, ClipTokenizer.FromPretrained(model["tokenizer"].Directory), resolution,
+                    SamplerPurpose.ClassImages, s.SampleBatchSize));
             }
             ProgressDisplay.Run(display => result = ClassImageGenerator.Generate(dir, prompt, s.NumClassImages, s.SampleBatchSize, s.Seed, Sampler,
                 new ClassImagesReporter(display), cancellationToken));

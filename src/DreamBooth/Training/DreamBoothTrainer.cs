@@ -92,12 +92,12 @@ public sealed class DreamBoothTrainer
         using var unet = UNet2DConditionModel.FromPretrained(model["unet"]);
         using var noiseScheduler = new DDPMScheduler(SchedulerConfig.Read(model["scheduler"].ConfigPath!));
         foreach (var p in vae.parameters().Concat(textEncoder.parameters()).Concat(unet.parameters())) p.requires_grad_(false);
-        SamplerModels Models() => new(model, unet, textEncoder, vae, tokenizer, resolution);
+        SamplerModels Models(SamplerPurpose purpose) => new(model, unet, textEncoder, vae, tokenizer, resolution, purpose, o.SampleBatchSize);
         string classDir = o.EffectiveClassDataDir;
         if (o.WithPriorPreservation)
         {
             ClassImageGenerator.Generate(classDir, o.ClassPrompt!, o.NumClassImages, o.SampleBatchSize, seed,
-                () => (_samplerFactory ?? throw new DreamBoothException($"--class-data-dir {classDir}: has fewer than {o.NumClassImages} images and no image generation is available to add more"))(Models()),
+                () => (_samplerFactory ?? throw new DreamBoothException($"--class-data-dir {classDir}: has fewer than {o.NumClassImages} images and no image generation is available to add more"))(Models(SamplerPurpose.ClassImages)),
                 new Reporter<ClassImagesProgress>(p => Report(new TrainingProgress(TrainingPhase.ClassImages, p.Done, p.Total))), cancellationToken);
         }
 
@@ -195,7 +195,7 @@ public sealed class DreamBoothTrainer
         int lastValidation = -1;
         void Validate()
         {
-            validationSampler ??= _samplerFactory!(Models());
+            validationSampler ??= _samplerFactory!(Models(SamplerPurpose.Validation));
             Report(new TrainingProgress(TrainingPhase.Validation, step, maxSteps));
             unet.eval();
             textEncoder.eval();
