@@ -211,6 +211,25 @@ public class LoraTests
     }
 
     [Fact]
+    public void Kohya_pointwise_conv_updates_merge_into_1x1_convolutions()
+    {
+        using var dir = new TempDir();
+        using var unet = Unet();
+        const string module = "down_blocks.1.attentions.0.proj_in";
+        var before = unet.state_dict()[module + ".weight"].clone();
+        before.shape.Should().Equal(64, 64, 1, 1);
+        using var g = new Generator(6);
+        var down = randn([2, 64, 1, 1], generator: g);
+        var up = randn([64, 2, 1, 1], generator: g);
+        var file = dir.File("locon.safetensors");
+        var key = "lora_unet_" + module.Replace('.', '_');
+        Safetensors.Save(file, new Dictionary<string, Tensor> { [key + ".lora_down.weight"] = down, [key + ".lora_up.weight"] = up, [key + ".alpha"] = tensor(1.0f) });
+        LoraWeights.Apply(unet, null, file, 0.8).Should().Be(new LoraApplyResult(1, 0, "kohya"));
+        var expected = before + (up.view(64, 2).matmul(down.view(2, 64)) * (0.8 * 1.0 / 2)).view(64, 64, 1, 1);
+        Golden.AssertClose(unet.state_dict()[module + ".weight"], expected, 1e-6, 0, module);
+    }
+
+    [Fact]
     public void Bad_files_are_one_line_errors_and_change_nothing()
     {
         using var dir = new TempDir();
