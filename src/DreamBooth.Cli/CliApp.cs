@@ -12,7 +12,7 @@ public static class CliApp
     public const int ExitInternal = 1;
     public const int ExitCancelled = 130;
 
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(string[] args, CliServices? services = null)
     {
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -26,7 +26,7 @@ public static class CliApp
         Console.CancelKeyPress += onCancel;
         try
         {
-            return await Create().RunAsync(args, cts.Token);
+            return await Create(services).RunAsync(args, cts.Token);
         }
         catch (Exception ex)
         {
@@ -38,10 +38,10 @@ public static class CliApp
         }
     }
 
-    /// <summary>Builds the command tree; also used by tests to run commands in-process.</summary>
-    public static CommandApp Create()
+    /// <summary>Builds the command tree; also used by tests to run commands in-process (with their own <paramref name="services"/>).</summary>
+    public static CommandApp Create(CliServices? services = null)
     {
-        var app = new CommandApp();
+        var app = new CommandApp(new ServiceRegistrar(services ?? CliServices.Default));
         app.Configure(c =>
         {
             c.SetApplicationName("dreambooth");
@@ -62,6 +62,8 @@ public static class CliApp
                 p.SetDescription("The evaluation probe (a small CNN trained on tiny-world renders).");
                 p.AddCommand<ProbeTrainCommand>("train").WithDescription("Train the probe and write a probe folder.");
             });
+            c.AddCommand<TrainCommand>("train").WithDescription("Fine-tune a Stable Diffusion model on photos of a subject (DreamBooth, full or LoRA).");
+            c.AddCommand<ClassImagesCommand>("class-images").WithDescription("Generate the prior-preservation class images with the frozen model (resumable).");
             c.AddCommand<EvaluateCommand>("evaluate").WithDescription("Subject fidelity, prompt fidelity, PRES and DIV of generated images (tiny world).");
         });
         return app;

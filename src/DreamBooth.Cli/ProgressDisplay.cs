@@ -1,12 +1,28 @@
+using DreamBooth.Training;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 
 namespace DreamBooth.Cli;
 
-/// <summary>The progress bar every long-running command shows: description, bar, percentage, rate, elapsed time and ETA.</summary>
+/// <summary>
+/// The live display of training commands: one progress bar per phase (class images, caching, training, validation,
+/// saving), the training bar showing step, loss, learning rate, it/s and ETA. The library reports through
+/// <see cref="IProgress{TrainingProgress}"/>; this turns reports into Spectre.Console progress tasks.
+/// </summary>
 internal static class ProgressDisplay
 {
-    /// <summary>Runs <paramref name="work"/> with one progress task of <paramref name="total"/> units named <paramref name="unit"/> ("img", "step").</summary>
+    /// <summary>Runs <paramref name="work"/> with a display it reports to.</summary>
+    public static void Run(Action<IProgress<TrainingProgress>> work) =>
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .HideCompleted(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+            .Start(ctx => work(new Reporter(ctx)));
+
+    /// <summary>
+    /// Runs <paramref name="work"/> with one progress task of <paramref name="total"/> units named <paramref name="unit"/>
+    /// ("img", "step"): description, bar, percentage, rate, elapsed time and ETA.
+    /// </summary>
     public static T Run<T>(string description, double total, string unit, Func<ProgressTask, T> work) =>
         AnsiConsole.Progress()
             .AutoClear(false)
@@ -14,6 +30,41 @@ internal static class ProgressDisplay
             .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
                 new RateColumn(unit), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
             .Start(ctx => work(ctx.AddTask(description, maxValue: total)));
+
+    /// <summary>Prints a warning line.</summary>
+    public static void Warn(string message) => AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {message}");
+
+    /// <summary>Prints a note.</summary>
+    public static void Note(string message) => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
+
+    private sealed class Reporter(ProgressContext context) : IProgress<TrainingProgress>
+    {
+        private readonly Dictionary<TrainingPhase, ProgressTask> _tasks = [];
+
+        public void Report(TrainingProgress p)
+        {
+            if (!_tasks.TryGetValue(p.Phase, out var task))
+                _tasks[p.Phase] = task = context.AddTask(Name(p.Phase), maxValue: Math.Max(1, p.Total));
+            task.MaxValue = Math.Max(1, p.Total);
+            task.Value = Math.Min(p.Done, task.MaxValue);
+            if (p.Phase == TrainingPhase.Training)
+                task.Description = Markup.Escape($"step {p.Done}/{p.Total}  loss {p.SmoothedLoss:0.0000}  lr {p.LearningRate:0.##e+0}  " +
+                                                 $"{p.StepsPerSecond:0.00} it/s  ETA {Format(p.Eta)}");
+            if (p.Phase == TrainingPhase.Validation) task.Description = $"validation (step {p.Done})";
+            context.Refresh();
+        }
+
+        private static string Name(TrainingPhase phase) => phase switch
+        {
+            TrainingPhase.ClassImages => "class images",
+            TrainingPhase.Caching => "encoding images",
+            TrainingPhase.Training => "training",
+            TrainingPhase.Validation => "validation",
+            _ => "saving",
+        };
+
+        private static string Format(TimeSpan? t) => t is not { } v ? "-" : v.TotalHours >= 1 ? $"{(int)v.TotalHours}:{v:mm\\:ss}" : $"{v:mm\\:ss}";
+    }
 
     /// <summary>Items per second from Spectre's running speed estimate.</summary>
     private sealed class RateColumn(string unit) : ProgressColumn

@@ -72,6 +72,37 @@ public sealed class CLIPAttention : nn.Module<Tensor, Tensor?, Tensor>
 
     // [B, L, hidden] → [B, heads, L, head_dim] as a strided view (SDPA takes it without a copy).
     private Tensor SplitHeads(Tensor x, long batch, long length) => x.view(batch, length, _heads, _headDim).transpose(1, 2);
+
+    /// <summary>
+    /// Replaces a projection (<c>q_proj</c>, <c>k_proj</c>, <c>v_proj</c> or <c>out_proj</c>) with <paramref name="module"/>,
+    /// registered under the same name so that its parameters appear as e.g. <c>q_proj.*</c> in the state dict (LoRA wraps
+    /// the original layer this way). The counterpart of <see cref="Blocks.Attention.ReplaceProjection"/>.
+    /// </summary>
+    public void ReplaceProjection(string name, nn.Module<Tensor, Tensor> module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        switch (name)
+        {
+            case nameof(q_proj): q_proj = module; break;
+            case nameof(k_proj): k_proj = module; break;
+            case nameof(v_proj): v_proj = module; break;
+            case nameof(out_proj): out_proj = module; break;
+            default: throw new ArgumentException($"unknown CLIP attention projection '{name}' (expected q_proj, k_proj, v_proj or out_proj)", nameof(name));
+        }
+        // TorchSharp's register_module refuses to overwrite a name, so drop the old entry first.
+        _internal_submodules.Remove(name);
+        register_module(name, module);
+    }
+
+    /// <summary>The projection named <paramref name="name"/> (<c>q_proj</c>, <c>k_proj</c>, <c>v_proj</c>, <c>out_proj</c>).</summary>
+    public nn.Module<Tensor, Tensor> Projection(string name) => name switch
+    {
+        nameof(q_proj) => q_proj,
+        nameof(k_proj) => k_proj,
+        nameof(v_proj) => v_proj,
+        nameof(out_proj) => out_proj,
+        _ => throw new ArgumentException($"unknown CLIP attention projection '{name}' (expected q_proj, k_proj, v_proj or out_proj)", nameof(name)),
+    };
 }
 
 /// <summary>The feed-forward block: fc1 → activation (config <c>hidden_act</c>) → fc2.</summary>
@@ -130,7 +161,7 @@ public sealed class CLIPEncoderLayer : nn.Module<Tensor, Tensor?, Tensor>
 }
 
 /// <summary>The stack of <see cref="CLIPEncoderLayer"/>s.</summary>
-public sealed class CLIPEncoder : nn.Module<Tensor, Tensor?, Tensor>
+public sealed class CLIPEncoder : nn.Module<Tensor, Tensor?, Tensor>, ISupportsGradientCheckpointing
 {
     public readonly ModuleList<CLIPEncoderLayer> layers;
 
@@ -139,6 +170,9 @@ public sealed class CLIPEncoder : nn.Module<Tensor, Tensor?, Tensor>
         layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new CLIPEncoderLayer(config)).ToArray());
         RegisterComponents();
     }
+
+    /// <inheritdoc/>
+    public bool GradientCheckpointing { get; set; }
 
     /// <summary>Runs every layer.</summary>
     public override Tensor forward(Tensor inputsEmbeds, Tensor? attentionMask) => forward(inputsEmbeds, attentionMask, layers.Count, null);
@@ -153,7 +187,7 @@ public sealed class CLIPEncoder : nn.Module<Tensor, Tensor?, Tensor>
         hiddenStates?.Add(hidden);
         for (int i = 0; i < numLayers; i++)
         {
-            hidden = layers[i].call(hidden, attentionMask);
+            hidden = GradientCheckpoint.Call(layers[i], hidden, attentionMask, GradientCheckpointing);
             hiddenStates?.Add(hidden);
         }
         return hidden;

@@ -37,8 +37,8 @@ public sealed class CrossAttnDownBlock2D : UNetDownBlock
         var skips = new List<Tensor>(resnets.Count + 1);
         for (int i = 0; i < resnets.Count; i++)
         {
-            using var resnetOut = resnets[i].call(hidden, temb);
-            hidden = attentions[i].call(resnetOut, encoderHiddenStates);
+            using var resnetOut = GradientCheckpoint.Call(resnets[i], hidden, temb, GradientCheckpointing);
+            hidden = GradientCheckpoint.Call(attentions[i], resnetOut, encoderHiddenStates, GradientCheckpointing);
             skips.Add(hidden);
         }
         if (downsamplers is not null)

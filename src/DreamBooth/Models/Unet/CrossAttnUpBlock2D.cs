@@ -39,8 +39,8 @@ public sealed class CrossAttnUpBlock2D : UNetUpBlock
         for (int i = 0; i < resnets.Count; i++)
         {
             hidden = cat([hidden, skips[skips.Count - 1 - i]], 1);
-            hidden = resnets[i].call(hidden, temb);
-            hidden = attentions[i].call(hidden, encoderHiddenStates);
+            hidden = GradientCheckpoint.Call(resnets[i], hidden, temb, GradientCheckpointing);
+            hidden = GradientCheckpoint.Call(attentions[i], hidden, encoderHiddenStates, GradientCheckpointing);
         }
         if (upsamplers is not null) hidden = upsamplers[0].forward(hidden, upsampleSize);
         return hidden.MoveToOuterDisposeScope();

@@ -31,7 +31,7 @@ public sealed class DownBlock2D : UNetDownBlock
         var skips = new List<Tensor>(resnets.Count + 1);
         foreach (var resnet in resnets)
         {
-            hidden = resnet.call(hidden, temb);
+            hidden = GradientCheckpoint.Call(resnet, hidden, temb, GradientCheckpointing);
             skips.Add(hidden);
         }
         if (downsamplers is not null)

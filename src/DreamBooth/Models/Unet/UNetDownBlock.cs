@@ -3,9 +3,12 @@ using static TorchSharp.torch;
 namespace DreamBooth.Models.Unet;
 
 /// <summary>A UNet down block: transforms the hidden state and pushes skip tensors for the up path.</summary>
-public abstract class UNetDownBlock : nn.Module
+public abstract class UNetDownBlock : nn.Module, ISupportsGradientCheckpointing
 {
     protected UNetDownBlock(string name) : base(name) { }
+
+    /// <inheritdoc/>
+    public bool GradientCheckpointing { get; set; }
 
     /// <summary>
     /// Runs the block. Returns the new hidden state and the skip tensors it pushes, in push order (one per resnet, then

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DreamBooth.Models.Unet;
 
 /// <summary>diffusers' <c>UNetMidBlock2DCrossAttn</c>: <c>resnets.0</c>, then (<c>attentions.i</c>, <c>resnets.i+1</c>) pairs.</summary>
-public sealed class UNetMidBlock2DCrossAttn : nn.Module<Tensor, Tensor, Tensor?, Tensor>
+public sealed class UNetMidBlock2DCrossAttn : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ISupportsGradientCheckpointing
 {
     private readonly ModuleList<ResnetBlock2D> resnets;
     private readonly ModuleList<Transformer2DModel> attentions;
@@ -23,15 +23,18 @@ public sealed class UNetMidBlock2DCrossAttn : nn.Module<Tensor, Tensor, Tensor?,
         RegisterComponents();
     }
 
+    /// <inheritdoc/>
+    public bool GradientCheckpointing { get; set; }
+
     /// <summary>Runs the block on [B, C, H, W] with time embedding <paramref name="temb"/> and text embeddings.</summary>
     public override Tensor forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates)
     {
         using var scope = NewDisposeScope();
-        hidden = resnets[0].call(hidden, temb);
+        hidden = GradientCheckpoint.Call(resnets[0], hidden, temb, GradientCheckpointing);
         for (int i = 0; i < attentions.Count; i++)
         {
-            hidden = attentions[i].call(hidden, encoderHiddenStates);
-            hidden = resnets[i + 1].call(hidden, temb);
+            hidden = GradientCheckpoint.Call(attentions[i], hidden, encoderHiddenStates, GradientCheckpointing);
+            hidden = GradientCheckpoint.Call(resnets[i + 1], hidden, temb, GradientCheckpointing);
         }
         return hidden.MoveToOuterDisposeScope();
     }

@@ -3,9 +3,12 @@ using static TorchSharp.torch;
 namespace DreamBooth.Models.Unet;
 
 /// <summary>A UNet up block: consumes one skip tensor per resnet (concatenated after the hidden state) and upsamples.</summary>
-public abstract class UNetUpBlock : nn.Module
+public abstract class UNetUpBlock : nn.Module, ISupportsGradientCheckpointing
 {
     protected UNetUpBlock(string name) : base(name) { }
+
+    /// <inheritdoc/>
+    public bool GradientCheckpointing { get; set; }
 
     /// <summary>Number of skip tensors the block consumes (its resnet count).</summary>
     public abstract int SkipCount { get; }

@@ -36,7 +36,7 @@ public sealed class UpBlock2D : UNetUpBlock
         for (int i = 0; i < resnets.Count; i++)
         {
             hidden = cat([hidden, skips[skips.Count - 1 - i]], 1);
-            hidden = resnets[i].call(hidden, temb);
+            hidden = GradientCheckpoint.Call(resnets[i], hidden, temb, GradientCheckpointing);
         }
         if (upsamplers is not null) hidden = upsamplers[0].forward(hidden, upsampleSize);
         return hidden.MoveToOuterDisposeScope();

@@ -1,0 +1,145 @@
+using DreamBooth.IO;
+using DreamBooth.Models.Clip;
+using DreamBooth.Models.Unet;
+using static TorchSharp.torch;
+
+namespace DreamBooth.Training.Lora;
+
+/// <summary>How many layers <see cref="LoraWeights.Apply"/> changed.</summary>
+/// <param name="UnetLayers">UNet layers merged.</param>
+/// <param name="TextEncoderLayers">Text encoder layers merged.</param>
+/// <param name="Format">The key layout the file used (<see cref="LoraFile.Format"/>).</param>
+public sealed record LoraApplyResult(int UnetLayers, int TextEncoderLayers, string Format);
+
+/// <summary>
+/// LoRA weights files in diffusers' format, <c>pytorch_lora_weights.safetensors</c>, as diffusers 0.30's
+/// train_dreambooth_lora.py writes them (PEFT state dict → <c>convert_state_dict_to_diffusers</c> →
+/// <c>StableDiffusionLoraLoaderMixin.save_lora_weights</c>):
+/// <code>
+/// unet.{module}.lora.down.weight                       [rank, in]    e.g. unet.down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q.lora.down.weight
+/// unet.{module}.lora.up.weight                         [out, rank]
+/// text_encoder.{module}.lora_linear_layer.down.weight  [rank, in]    e.g. text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_linear_layer.down.weight
+/// text_encoder.{module}.lora_linear_layer.up.weight    [out, rank]
+/// </code>
+/// with metadata <c>{"format": "pt"}</c>. That format has no alpha (the script always uses alpha = rank, and diffusers
+/// 0.30 loads it with scale 1), so <see cref="Save"/> folds alpha/rank into the up matrix: the file then gives exactly
+/// the trained model in diffusers too.
+/// </summary>
+public static class LoraWeights
+{
+    /// <summary>diffusers' default LoRA file name.</summary>
+    public const string FileName = "pytorch_lora_weights.safetensors";
+
+    /// <summary>
+    /// Writes the adapters' weights (float32) to <paramref name="path"/> atomically in diffusers' key format; the up
+    /// matrix carries alpha/rank. <paramref name="values"/> may supply the tensors to write instead of the layers' own
+    /// (e.g. float32 masters of a bf16 run), keyed <c>{component}.{path}.lora_A.weight</c> / <c>lora_B.weight</c>.
+    /// </summary>
+    public static void Save(string path, IEnumerable<LoraLayer> layers, IReadOnlyDictionary<string, Tensor>? values = null)
+    {
+        using var scope = NewDisposeScope();
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var list = layers.ToList();
+        if (list.Count == 0) throw new ArgumentException("no LoRA layers to save", nameof(layers));
+        foreach (var layer in list)
+        {
+            var (down, up) = layer.Component switch
+            {
+                LoraAdapters.Unet => ("lora.down.weight", "lora.up.weight"),
+                LoraAdapters.TextEncoder => ("lora_linear_layer.down.weight", "lora_linear_layer.up.weight"),
+                _ => throw new ArgumentException($"unknown LoRA component '{layer.Component}'", nameof(layers)),
+            };
+            string prefix = $"{layer.Component}.{layer.Path}.";
+            var lora = layer.Layer;
+            var downValue = values?.GetValueOrDefault($"{layer.Component}.{layer.Path}.lora_A.weight") ?? lora.Down;
+            var upValue = values?.GetValueOrDefault($"{layer.Component}.{layer.Path}.lora_B.weight") ?? lora.Up;
+            tensors[prefix + down] = downValue.detach().to(ScalarType.Float32).contiguous();
+            tensors[prefix + up] = (upValue.detach().to(ScalarType.Float32) * (lora.Alpha / lora.Rank)).contiguous();
+        }
+        Safetensors.Save(path, tensors, new Dictionary<string, string> { ["format"] = "pt" });
+    }
+
+    /// <summary>
+    /// Reads a LoRA file (diffusers, PEFT, older diffusers attention-processor, or kohya layout with diffusers module names)
+    /// and merges it into the models' weights: W ← W + scale·(alpha/rank)·up·down. The text encoder may be null only
+    /// when the file has no text-encoder weights. Works on models with or without <see cref="LoraLinear"/> adapters
+    /// (the base weight is changed).
+    /// </summary>
+    /// <exception cref="DreamBoothException">One line: unreadable file, no LoRA weights, a module the models do not have, shape mismatch.</exception>
+    public static LoraApplyResult Apply(UNet2DConditionModel unet, CLIPTextModel? textEncoder, string path, double scale = 1.0)
+    {
+        if (double.IsNaN(scale) || double.IsInfinity(scale)) throw new DreamBoothException($"--lora-scale: {scale} is not a finite number");
+        using var file = LoraFile.Read(path);
+        if (textEncoder is null && file.Updates.Any(u => u.Component == LoraAdapters.TextEncoder))
+            throw new DreamBoothException($"{path}: has text encoder LoRA weights but no text encoder was given");
+
+        var targets = new Dictionary<string, Dictionary<string, Tensor>>
+        {
+            [LoraAdapters.Unet] = Weights(unet),
+        };
+        if (textEncoder is not null) targets[LoraAdapters.TextEncoder] = Weights(textEncoder);
+
+        // Resolve and check everything before changing any weight, so a bad file leaves the models untouched.
+        var plan = new List<(Tensor Weight, LoraUpdate Update)>();
+        foreach (var update in file.Updates)
+        {
+            var weights = targets[update.Component];
+            var module = ResolveModule(update, weights, path);
+            var weight = weights[module + ".weight"];
+            CheckShapes(update, weight, module, path);
+            plan.Add((weight, update));
+        }
+
+        using (no_grad())
+        {
+            foreach (var (weight, update) in plan)
+            {
+                using var scope = NewDisposeScope();
+                long rank = update.Down.shape[0];
+                double factor = scale * (update.Alpha ?? rank) / rank;
+                var down = update.Down.reshape(rank, -1);
+                var up = update.Up.reshape(update.Up.shape[0], rank);
+                var delta = up.matmul(down).reshape(weight.shape) * factor;
+                weight.copy_((weight.to(ScalarType.Float32) + delta).to(weight.dtype));
+            }
+        }
+        return new LoraApplyResult(plan.Count(p => p.Update.Component == LoraAdapters.Unet),
+            plan.Count(p => p.Update.Component == LoraAdapters.TextEncoder), file.Format);
+    }
+
+    // The model's weight parameters by module path + ".weight" (a LoraLinear keeps its base under the same key).
+    private static Dictionary<string, Tensor> Weights(nn.Module model) =>
+        model.named_parameters().Where(p => p.name.EndsWith(".weight", StringComparison.Ordinal)
+                                            && !p.name.Contains(".lora_A.", StringComparison.Ordinal)
+                                            && !p.name.Contains(".lora_B.", StringComparison.Ordinal))
+            .ToDictionary(p => p.name, p => (Tensor)p.parameter, StringComparer.Ordinal);
+
+    private static string ResolveModule(LoraUpdate update, Dictionary<string, Tensor> weights, string path)
+    {
+        if (!update.FlattenedName)
+        {
+            if (weights.ContainsKey(update.Path + ".weight")) return update.Path;
+            throw new DreamBoothException($"{path}: LoRA weights for '{update.Component}.{update.Path}', which the {update.Component} does not have (LoRA for another model architecture?)");
+        }
+        // kohya names flatten the module path with underscores; find the module whose path flattens the same way.
+        var match = weights.Keys.Select(k => k[..^".weight".Length]).Where(m => m.Replace('.', '_') == update.Path).ToList();
+        if (match.Count == 1) return match[0];
+        if (update.Path.StartsWith("input_blocks", StringComparison.Ordinal) || update.Path.StartsWith("middle_block", StringComparison.Ordinal)
+            || update.Path.StartsWith("output_blocks", StringComparison.Ordinal))
+            throw new DreamBoothException($"{path}: kohya LoRA with original Stable Diffusion block names ('{update.Path}') is not supported; convert it to diffusers format first");
+        throw new DreamBoothException($"{path}: LoRA weights for '{update.Path}', which the {update.Component} does not have (LoRA for another model architecture?)");
+    }
+
+    private static void CheckShapes(LoraUpdate u, Tensor weight, string module, string path)
+    {
+        string Shape(Tensor t) => "[" + string.Join(", ", t.shape) + "]";
+        long rank = u.Down.shape[0];
+        bool linear = weight.dim() == 2 && u.Down.dim() == 2 && u.Up.dim() == 2;
+        bool pointwiseConv = weight.dim() == 4 && weight.shape[2] == 1 && weight.shape[3] == 1 && u.Down.dim() == 4 && u.Up.dim() == 4
+                             && u.Down.shape[2] == 1 && u.Down.shape[3] == 1 && u.Up.shape[2] == 1 && u.Up.shape[3] == 1;
+        if (!linear && !pointwiseConv)
+            throw new DreamBoothException($"{path}: LoRA for {module}: down {Shape(u.Down)} / up {Shape(u.Up)} do not fit weight {Shape(weight)} (only Linear and 1×1 conv layers are supported)");
+        if (u.Up.shape[1] != rank || u.Up.shape[0] != weight.shape[0] || u.Down.shape[1] != weight.shape[1])
+            throw new DreamBoothException($"{path}: LoRA for {module}: down {Shape(u.Down)} / up {Shape(u.Up)} do not fit weight {Shape(weight)}");
+    }
+}

@@ -1,0 +1,138 @@
+using DreamBooth.IO;
+using DreamBooth.Tests.IO;
+using DreamBooth.Training;
+using FluentAssertions;
+using Xunit;
+using static DreamBooth.Tests.Training.TrainerTestKit;
+
+namespace DreamBooth.Tests.Training;
+
+/// <summary>Bad input: one-line errors that name the flag or file, and nothing already written is lost.</summary>
+public class TrainerBadInputTests
+{
+    private static void ShouldFail(Action act, string message)
+    {
+        var e = act.Should().Throw<DreamBoothException>().Which;
+        e.Message.Should().Match(message);
+        e.Message.Should().NotContain("\n");
+    }
+
+    // Every file under a folder with its bytes, to show nothing changed.
+    private static Dictionary<string, byte[]> Snapshot(string dir) =>
+        Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.ReadAllBytes);
+
+    private static void ShouldBeUnchanged(string dir, Dictionary<string, byte[]> before)
+    {
+        var after = Snapshot(dir);
+        after.Keys.Should().BeEquivalentTo(before.Keys);
+        foreach (var (f, bytes) in before) after[f].Should().Equal(bytes, f);
+    }
+
+    [Fact]
+    public void Option_errors_come_before_anything_is_written()
+    {
+        using var dir = new TempDir();
+        var output = Path.Combine(dir.Path, "out");
+        var o = Options(dir.Path, output);
+        ShouldFail(() => Train(o with { ClassPrompt = null }), "--with-prior-preservation needs --class-prompt*");
+        ShouldFail(() => Train(o with { Resolution = 36 }), "--resolution 36: must be a positive multiple of 8");
+        ShouldFail(() => Train(o with { GradientAccumulationSteps = 0 }), "--gradient-accumulation-steps 0*");
+        ShouldFail(() => Train(o with { Lora = true, LoraRank = 0 }), "--lora-rank: 0*");
+        ShouldFail(() => Train(o with { ModelPath = Path.Combine(dir.Path, "nope") }), "*model folder not found*");
+        Directory.Exists(output).Should().BeFalse();
+        Directory.Exists(o.ClassDataDir).Should().BeFalse();
+    }
+
+    [Fact]
+    public void Instance_prompt_without_the_identifier_is_a_warning()
+    {
+        var noId = InstancePromptCheck.Warnings(["a photo of dog"], "a photo of dog", null, null);
+        noId.Should().ContainSingle().Which.Should().Contain("has no identifier");
+        InstancePromptCheck.Warnings(["a photo of sks dog"], "a photo of dog", null, null).Should().BeEmpty();
+        InstancePromptCheck.Warnings(["a photo of a dog"], null, "sks", null).Should().ContainSingle().Which.Should().Contain("does not contain the identifier 'sks'");
+        InstancePromptCheck.Warnings(["a [V] dog"], null, "[V]", null).Should().BeEmpty();
+
+        using var dir = new TempDir();
+        var warnings = new List<string>();
+        var o = Options(dir.Path, Path.Combine(dir.Path, "out")) with { InstancePrompt = "a photo of dog", MaxTrainSteps = 1 };
+        Train(o, warnings: warnings);
+        warnings.Should().Contain(w => w.Contains("has no identifier"));
+    }
+
+    [Fact]
+    public void Output_folder_of_another_run_or_with_foreign_files_is_refused()
+    {
+        using var dir = new TempDir();
+        var output = Path.Combine(dir.Path, "out");
+        var o = Options(dir.Path, output) with { MaxTrainSteps = 2, CheckpointingSteps = 1 };
+        Train(o);
+        var before = Snapshot(output);
+
+        ShouldFail(() => Train(o with { Seed = 99 }), "--output-dir *: belongs to a different training run (--seed: '1234' in the output folder, '99' now)");
+        ShouldFail(() => Train(o with { Lora = true, ResumeFromCheckpoint = "latest" }), "*different training run*--lora*");
+        ShouldFail(() => Train(o), "*already holds checkpoints of this run; continue it with --resume-from-checkpoint latest*");
+        ShouldBeUnchanged(output, before);
+
+        var foreign = Path.Combine(dir.Path, "foreign");
+        Directory.CreateDirectory(foreign);
+        File.WriteAllText(Path.Combine(foreign, "notes.txt"), "mine");
+        ShouldFail(() => Train(o with { OutputDir = foreign }), "--output-dir *: is not empty and holds no training run of this tool*");
+        File.ReadAllText(Path.Combine(foreign, "notes.txt")).Should().Be("mine");
+        Directory.EnumerateFileSystemEntries(foreign).Should().HaveCount(1);
+    }
+
+    [Fact]
+    public void Checkpoint_of_another_model_is_refused()
+    {
+        using var dir = new TempDir();
+        var o = Options(dir.Path, Path.Combine(dir.Path, "a")) with { MaxTrainSteps = 2, CheckpointingSteps = 2 };
+        Train(o);
+
+        // The same architecture with other weights: a copy of tiny-sd1 whose UNet is the first run's trained UNet.
+        var other = Path.Combine(dir.Path, "other-model");
+        foreach (var f in Directory.EnumerateFiles(TinySd1, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(other, Path.GetRelativePath(TinySd1, f));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(f, target);
+        }
+        File.Copy(Path.Combine(o.OutputDir, "unet", "diffusion_pytorch_model.safetensors"), Path.Combine(other, "unet", "diffusion_pytorch_model.safetensors"), overwrite: true);
+
+        var b = o with { ModelPath = other, OutputDir = Path.Combine(dir.Path, "b"), ResumeFromCheckpoint = Path.Combine(o.OutputDir, "checkpoint-2") };
+        ShouldFail(() => Train(b), "*checkpoint-2: belongs to a different training run (model: *");
+    }
+
+    [Fact]
+    public void Non_finite_loss_stops_and_keeps_the_last_good_checkpoint()
+    {
+        using var dir = new TempDir();
+        // An absurd learning rate: step 1 moves every weight by ~1e30, so step 2's loss is not finite.
+        var o = Options(dir.Path, Path.Combine(dir.Path, "out")) with { LearningRate = 1e30, MaxTrainSteps = 4, CheckpointingSteps = 1 };
+        ShouldFail(() => Train(o), "* became * at step 2 (epoch *); stopped without saving, the last good checkpoint is *checkpoint-1; try a lower --learning-rate*");
+        TrainingCheckpoint.List(o.OutputDir).Select(c => c.Step).Should().Equal(1);
+        var loaded = TrainingCheckpoint.Load(Path.Combine(o.OutputDir, "checkpoint-1"));
+        loaded.Step.Should().Be(1);
+        File.Exists(Path.Combine(o.OutputDir, "model_index.json")).Should().BeFalse();
+        File.Exists(Path.Combine(o.OutputDir, "logs", "loss_curve.png")).Should().BeTrue();
+    }
+
+    [Fact]
+    public void Bad_instance_folders_are_named()
+    {
+        using var dir = new TempDir();
+        var o = Options(dir.Path, Path.Combine(dir.Path, "out"));
+        var empty = Path.Combine(dir.Path, "empty");
+        Directory.CreateDirectory(empty);
+        ShouldFail(() => Train(o with { InstanceDataDir = empty }), "--instance-data-dir *empty: the directory has no files");
+        var text = Path.Combine(dir.Path, "text");
+        Directory.CreateDirectory(text);
+        File.WriteAllText(Path.Combine(text, "a.txt"), "hello");
+        ShouldFail(() => Train(o with { InstanceDataDir = text }), "--instance-data-dir *text: no images among its 1 file(s)*");
+
+        // A corrupt photo among good ones is skipped with a warning naming it.
+        File.WriteAllBytes(Path.Combine(o.InstanceDataDir, "broken.png"), [0x89, 0x50, 0x4E, 0x47, 1, 2, 3]);
+        var warnings = new List<string>();
+        Train(o with { MaxTrainSteps = 1 }, warnings: warnings);
+        warnings.Should().Contain(w => w.Contains("broken.png"));
+    }
+}
