@@ -46,6 +46,11 @@ public static class CliApp
             c.SetApplicationName("dreambooth");
             c.PropagateExceptions();
             c.AddCommand<InfoCommand>("info").WithDescription("Show versions, threads, allocator and device.");
+            c.AddBranch("tiny-world", w =>
+            {
+                w.SetDescription("The procedural world of the embedded tiny model.");
+                w.AddCommand<TinyWorldPretrainCommand>("pretrain").WithDescription("Train the tiny world's Stable Diffusion model from scratch (VAE, text encoder, UNet).");
+            });
         });
         return app;
     }
