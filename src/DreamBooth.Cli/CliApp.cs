@@ -23,6 +23,14 @@ public static class CliApp
             cts.Cancel();
         };
         Console.CancelKeyPress += onCancel;
+        // SIGTERM (`kill`; background jobs ignore SIGINT) stops the same clean way as a first Ctrl-C, e.g. after a checkpoint.
+        using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
+        {
+            if (cts.IsCancellationRequested) return;
+            ctx.Cancel = true;
+            Console.Error.WriteLine("Terminating: stopping cleanly...");
+            cts.Cancel();
+        });
         try
         {
             return await Create().RunAsync(args, cts.Token);
@@ -51,6 +59,7 @@ public static class CliApp
                 w.SetDescription("The procedural world of the embedded tiny model.");
                 w.AddCommand<TinyWorldPretrainCommand>("pretrain").WithDescription("Train the tiny world's Stable Diffusion model from scratch (VAE, text encoder, UNet).");
             });
+            c.AddCommand<IdentifiersCommand>("identifiers").WithDescription("Suggest rare single-token identifiers for a model's tokenizer (the paper's recipe).");
         });
         return app;
     }

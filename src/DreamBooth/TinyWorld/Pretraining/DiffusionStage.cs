@@ -1,5 +1,6 @@
 using DreamBooth.Models.Clip;
 using DreamBooth.Models.Unet;
+using DreamBooth.Runtime;
 using DreamBooth.Schedulers;
 using DreamBooth.Training;
 using TorchSharp;
@@ -23,15 +24,22 @@ namespace DreamBooth.TinyWorld.Pretraining;
 internal sealed class DiffusionStage : IDisposable
 {
     private readonly PretrainingRun _run;
-    private readonly Tensor _latents;
+    private readonly Func<long[], Tensor> _latentsOf;
     private readonly DataOrder _order;
     private readonly DDPMScheduler _scheduler;
 
-    public DiffusionStage(PretrainingRun run, Tensor latents)
+    /// <summary>A stage over the cached latents [N, 4, 16, 16] of dataset items 0 … N−1.</summary>
+    public DiffusionStage(PretrainingRun run, Tensor latents) : this(run, (int)latents.shape[0], ids => latents.index_select(0, tensor(ids)))
+    {
+    }
+
+    /// <summary>A stage over <paramref name="imageCount"/> items whose scaled latents <paramref name="latentsOf"/> returns
+    /// (e.g. encoded on demand, to replay a run's first steps without its whole latent cache).</summary>
+    internal DiffusionStage(PretrainingRun run, int imageCount, Func<long[], Tensor> latentsOf)
     {
         _run = run;
-        _latents = latents;
-        _order = new DataOrder(run.Options.Seed, (int)latents.shape[0]);
+        _latentsOf = latentsOf;
+        _order = new DataOrder(run.Options.Seed, imageCount);
         _scheduler = new DDPMScheduler(run.Architecture.Scheduler);
         Unet = new UNet2DConditionModel(run.Architecture.Unet);
         TextEncoder = new CLIPTextModel(run.Architecture.TextEncoder);
@@ -51,7 +59,13 @@ internal sealed class DiffusionStage : IDisposable
     internal static bool Decays(string name, Parameter p) => p.dim() >= 2 && !name.Contains("_embedding.", StringComparison.Ordinal);
 
     /// <summary>Trains (or resumes) stage 2; returns the moving-average weights by prefixed parameter name.</summary>
-    public Dictionary<string, Tensor> Run()
+    public Dictionary<string, Tensor> Run() => Run(null, null)!;
+
+    /// <summary>
+    /// <see cref="Run()"/>, optionally stopping (with a checkpoint, returning null) once <paramref name="stopAfter"/> steps
+    /// are done, and collecting each step's loss into <paramref name="losses"/>.
+    /// </summary>
+    internal Dictionary<string, Tensor>? Run(int? stopAfter, List<double>? losses)
     {
         var o = _run.Options;
         var groups = new[]
@@ -90,12 +104,14 @@ internal sealed class DiffusionStage : IDisposable
             }
             double factor = schedule.Factor(step);
             var (loss, gradNorm) = Step(adam, step, factor);
+            losses?.Add(loss);
             ema.Update(step + 1);
             _run.Log(PretrainingStage.Diffusion, step + 1, loss, o.LearningRate * factor, gradNorm);
             meter.Mark(step + 1, loss);
             _run.Report(new PretrainingProgress(PretrainingStage.Diffusion, step + 1, o.UnetSteps, meter.Loss, o.LearningRate * factor,
                 meter.Rate, meter.Eta(o.UnetSteps)));
-            if ((step + 1) % o.CheckpointEvery == 0 || step + 1 == o.UnetSteps) Save(adam, ema, step + 1, clock);
+            if ((step + 1) % o.CheckpointEvery == 0 || step + 1 == o.UnetSteps || step + 1 == stopAfter) Save(adam, ema, step + 1, clock);
+            if (step + 1 == stopAfter && step + 1 < o.UnetSteps) return null;
         }
         Unet.eval();
         TextEncoder.eval();
@@ -130,8 +146,9 @@ internal sealed class DiffusionStage : IDisposable
         var o = _run.Options;
         using var scope = NewDisposeScope();
         var items = _order.Batch(step, o.BatchSize);
-        var z0 = _latents.index_select(0, tensor(items.Select(i => (long)i.Index).ToArray()));
+        var z0 = _latentsOf(items.Select(i => (long)i.Index).ToArray());
         var ids = _run.Tokenizer.EncodeBatch(Captions(items, step));
+        using var pause = GcPause.Start();
         using var g = StepRandom.Generator(o.Seed, StepRandom.DiffusionNoise, step);
         var noise = randn(z0.shape, generator: g);
         var t = randint(0, _scheduler.NumTrainTimesteps, [o.BatchSize], ScalarType.Int64, generator: g);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using DreamBooth.IO;
 using DreamBooth.Models.Vae;
+using DreamBooth.Runtime;
 using static TorchSharp.torch;
 
 namespace DreamBooth.TinyWorld.Pretraining;
@@ -70,6 +71,7 @@ internal static class LatentStage
                 using var scope = NewDisposeScope();
                 int b = Math.Min(EncodeBatch, count - i);
                 var (images, _) = run.Dataset.GetBatch(start + i, b, run.Options.RenderThreads);
+                using var pause = GcPause.Start();
                 outputs.Add((vae.Encode(images).Mean * vae.ScalingFactor).DetachFromDisposeScope());
                 int done = doneBefore + i + b;
                 meter.Mark(done);

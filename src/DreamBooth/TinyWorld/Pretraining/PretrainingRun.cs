@@ -50,7 +50,18 @@ internal sealed class PretrainingRun
         using var w = new StreamWriter(LogPath, append: true);
         if (header) w.WriteLine("stage,step,loss,lr,grad_norm,utc");
         w.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{stage.ToString().ToLowerInvariant()},{step},{loss:G6},{lr:G4},{gradNorm:G4},{DateTime.UtcNow:O}"));
+            $"{stage.ToString().ToLowerInvariant()},{step},{loss:R},{lr:G6},{gradNorm:G6},{DateTime.UtcNow:O}"));
+    }
+
+    /// <summary>The losses of the first <paramref name="count"/> logged steps of <paramref name="stage"/>.</summary>
+    public double[] FirstLosses(PretrainingStage stage, int count)
+    {
+        if (!File.Exists(LogPath)) return [];
+        var name = stage.ToString().ToLowerInvariant();
+        return File.ReadLines(LogPath).Skip(1).Select(l => l.Split(','))
+            .Where(p => p[0] == name && int.Parse(p[1], CultureInfo.InvariantCulture) <= count)
+            .OrderBy(p => int.Parse(p[1], CultureInfo.InvariantCulture))
+            .Select(p => double.Parse(p[2], CultureInfo.InvariantCulture)).ToArray();
     }
 
     /// <summary>Keeps the log rows of <paramref name="stage"/> up to <paramref name="step"/> (a resumed run rewrites the rest).</summary>

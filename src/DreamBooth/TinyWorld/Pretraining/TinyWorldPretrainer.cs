@@ -32,6 +32,9 @@ public static class TinyWorldPretrainer
     /// <summary>The record file written into the model folder.</summary>
     public const string RecordFileName = "pretraining.json";
 
+    /// <summary>How many first-step losses per stage <c>pretraining.json</c> records.</summary>
+    public const int FirstLossCount = 3;
+
     /// <summary>The default work folder of an output folder: <c>&lt;output&gt;.work</c> beside it.</summary>
     public static string DefaultWorkDir(string outputDir) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(outputDir)) + ".work";
 
@@ -128,6 +131,12 @@ public static class TinyWorldPretrainer
                 ["diffusion_cpu_seconds"] = Math.Round(diffusion.Cpu, 1),
                 ["total_wall_seconds"] = Math.Round(Meta("wall_seconds") + run.LatentSeconds.Wall + diffusion.Wall, 1),
                 ["total_cpu_seconds"] = Math.Round(Meta("cpu_seconds") + run.LatentSeconds.Cpu + diffusion.Cpu, 1),
+            },
+            ["first_losses"] = new JsonObject
+            {
+                ["note"] = "loss of optimizer steps 1, 2, 3 of each stage, for checking that the recorded command reproduces the run",
+                ["vae"] = new JsonArray(run.FirstLosses(PretrainingStage.Vae, FirstLossCount).Select(l => (JsonNode)l).ToArray()),
+                ["diffusion"] = new JsonArray(run.FirstLosses(PretrainingStage.Diffusion, FirstLossCount).Select(l => (JsonNode)l).ToArray()),
             },
             ["parameters"] = new JsonObject
             {

@@ -2,6 +2,7 @@ using System.Globalization;
 using DreamBooth.Data;
 using DreamBooth.IO;
 using DreamBooth.Models.Vae;
+using DreamBooth.Runtime;
 using DreamBooth.Training;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -24,7 +25,13 @@ internal static class VaeStage
     public const int ScalingImages = 1024;
 
     /// <summary>Trains (or resumes, or reuses a finished) VAE; returns it in eval mode with its measured scaling factor.</summary>
-    public static AutoencoderKL Run(PretrainingRun run)
+    public static AutoencoderKL Run(PretrainingRun run) => Run(run, null, null)!;
+
+    /// <summary>
+    /// <see cref="Run(PretrainingRun)"/>, optionally stopping (with a checkpoint, returning null) once
+    /// <paramref name="stopAfter"/> steps are done, and collecting each step's loss into <paramref name="losses"/>.
+    /// </summary>
+    internal static AutoencoderKL? Run(PretrainingRun run, int? stopAfter, List<double>? losses)
     {
         var o = run.Options;
         if (TryLoadFinal(run) is { } done)
@@ -67,11 +74,18 @@ internal static class VaeStage
                 }
                 double lr = o.VaeLearningRate * schedule.Factor(step);
                 var (loss, gradNorm) = Step(run, vae, parameters, adam, step, schedule.Factor(step));
+                losses?.Add(loss);
                 run.Log(PretrainingStage.Vae, step + 1, loss, lr, gradNorm);
                 meter.Mark(step + 1, loss);
                 run.Report(new PretrainingProgress(PretrainingStage.Vae, step + 1, o.VaeSteps, meter.Loss, lr, meter.Rate, meter.Eta(o.VaeSteps)));
                 last = step + 1;
                 if (last % o.CheckpointEvery == 0 && last < o.VaeSteps) Save(run, vae, adam, last, clock);
+                if (last == stopAfter && last < o.VaeSteps)
+                {
+                    Save(run, vae, adam, last, clock);
+                    vae.Dispose();
+                    return null;
+                }
             }
             vae.eval();
             double scaling = MeasureScalingFactor(run, vae);
@@ -103,6 +117,7 @@ internal static class VaeStage
         var o = run.Options;
         using var scope = NewDisposeScope();
         var (images, _) = run.Dataset.GetBatch((long)step * o.VaeBatchSize, o.VaeBatchSize, o.RenderThreads);
+        using var pause = GcPause.Start();
         using var g = StepRandom.Generator(o.Seed, StepRandom.VaeNoise, step);
         var posterior = vae.Encode(images);
         var reconstruction = vae.Decode(posterior.Sample(g));
@@ -126,6 +141,7 @@ internal static class VaeStage
         for (int start = 0; start < n; start += 128)
         {
             var (images, _) = run.Dataset.GetBatch(start, Math.Min(128, n - start), run.Options.RenderThreads);
+            using var pause = GcPause.Start();
             chunks.Add(vae.Encode(images).Mean);
         }
         double std = cat(chunks).to(float64).std().item<double>();
