@@ -5,8 +5,9 @@ namespace DreamBooth.TinyWorld;
 
 /// <summary>
 /// Draws a subject instance as a bold cartoon in profile: a "skin" (the union of the body parts) filled with the body
-/// colour, the pattern clipped to it, the marking, soft shading and a dark outline, then un-patterned details (eyes,
-/// beak, wheels, windows, rim). Local units: x forward, y up is negative, origin at the ground contact point; a
+/// colour, the pattern clipped to the torso (so head, legs, tail, handle or pockets always show the body colour and
+/// "a red dog with white stripes" never looks like "a white dog with red stripes"), the marking, soft shading and a
+/// dark outline, then un-patterned details (eyes, beak, wheels, windows, rim). Local units: x forward, y up is negative, origin at the ground contact point; a
 /// subject is about 36 units wide and 30 tall before <see cref="Placement.Scale"/>.
 /// </summary>
 internal static class SubjectPainter
@@ -15,21 +16,36 @@ internal static class SubjectPainter
     private sealed class Figure : IDisposable
     {
         public SKPath Skin { get; private set; } = new();
+        public SKPath Torso { get; private set; } = new();
         public List<Action<SKCanvas>> Behind { get; } = new();
+        /// <summary>Skin areas painted over the pattern in the plain body colour (pockets).</summary>
+        public List<SKPath> PlainPatches { get; } = new();
         public List<Action<SKCanvas>> Details { get; } = new();
         public SKPoint MarkCenter { get; set; }
         public float MarkSize { get; set; } = 6.5f;
         public bool HorizontalStripes { get; set; }
 
-        public void Add(SKPath part)
+        /// <summary>Adds a part to the skin; a <paramref name="patterned"/> part also carries the pattern.</summary>
+        public void Add(SKPath part, bool patterned = false)
         {
-            var union = Skin.Op(part, SKPathOp.Union) ?? throw new InvalidOperationException("path union failed");
-            Skin.Dispose();
+            if (patterned) Torso = Union(Torso, part);
+            Skin = Union(Skin, part);
             part.Dispose();
-            Skin = union;
         }
 
-        public void Dispose() => Skin.Dispose();
+        private static SKPath Union(SKPath a, SKPath b)
+        {
+            var union = a.Op(b, SKPathOp.Union) ?? throw new InvalidOperationException("path union failed");
+            a.Dispose();
+            return union;
+        }
+
+        public void Dispose()
+        {
+            Skin.Dispose();
+            Torso.Dispose();
+            foreach (var p in PlainPatches) p.Dispose();
+        }
     }
 
     /// <summary>Draws the subject on <paramref name="canvas"/> and its ground shadow on <paramref name="ground"/> (both in world units).</summary>
@@ -65,7 +81,12 @@ internal static class SubjectPainter
 
         canvas.Save();
         canvas.ClipPath(fig.Skin, SKClipOperation.Intersect, antialias: true);
-        DrawPattern(canvas, a, bounds, fig.HorizontalStripes);
+        canvas.Save();
+        canvas.ClipPath(fig.Torso, SKClipOperation.Intersect, antialias: true);
+        DrawPattern(canvas, a, fig.Torso.Bounds, fig.HorizontalStripes);
+        canvas.Restore();
+        using (var plain = Fill(body))
+            foreach (var patch in fig.PlainPatches) canvas.DrawPath(patch, plain);
         if (a.Marking != Marking.None) DrawMarking(canvas, a.Marking, WorldPalette.Rgb(a.MarkingColor), fig.MarkCenter, fig.MarkSize, context);
         using (var shader = SKShader.CreateLinearGradient(new SKPoint(0, bounds.Top), new SKPoint(0, bounds.Bottom),
                    new[] { new SKColor(255, 255, 255, 34), new SKColor(0, 0, 0, 0), new SKColor(0, 0, 0, 50) }, new[] { 0f, 0.45f, 1f }, SKShaderTileMode.Clamp))
@@ -86,7 +107,7 @@ internal static class SubjectPainter
         float leg = a.Variant == 0 ? 8.5f : 12f;                 // variant 1: a tall, long-legged build
         float back = -14.5f - d.Range(0, 2), front = 8.5f, top = -(leg + 10.5f), bottom = -(leg - 1.5f);
         float swing = MathF.Sin(pose * MathF.Tau) * 14f, tilt = (pose - 0.5f) * 14f;
-        f.Add(RRect(back, top, front, bottom, 5f));
+        f.Add(RRect(back, top, front, bottom, 5f), patterned: true);
         foreach (var (x, s) in new[] { (back + 3.5f, swing), (back + 8f, -swing), (front - 6.5f, -swing), (front - 2.5f, swing) })
             f.Add(Limb(x, bottom - 3, 0, 3.6f, s));
         var head = new SKPoint(front + 3.5f, top - 3.5f);
@@ -124,7 +145,7 @@ internal static class SubjectPainter
         float leg = 9f + d.Range(-0.5f, 0.5f);
         float back = -12.5f, front = 7.5f, top = -(leg + 9f), bottom = -(leg - 1.5f);
         float swing = MathF.Sin(pose * MathF.Tau) * 12f, tilt = (pose - 0.5f) * 12f;
-        f.Add(RRect(back, top, front, bottom, 4.8f));
+        f.Add(RRect(back, top, front, bottom, 4.8f), patterned: true);
         foreach (var (x, s) in new[] { (back + 3f, swing), (back + 7f, -swing), (front - 6f, -swing), (front - 2.2f, swing) })
             f.Add(Limb(x, bottom - 3, 0, 2.7f, s));
         var head = new SKPoint(front + 3.2f, top - 3.2f);
@@ -172,7 +193,7 @@ internal static class SubjectPainter
         var bodyPath = new SKPath();
         bodyPath.AddOval(new SKRect(cx - rx, cy - ry, cx + rx, cy + ry));
         Rotate(bodyPath, -12, new SKPoint(cx, cy));
-        f.Add(bodyPath);
+        f.Add(bodyPath, patterned: true);
         var head = new SKPoint(cx + 8.5f, cy - 8.5f);
         var headPath = new SKPath();
         headPath.AddCircle(head.X, head.Y, 5.6f);
@@ -226,7 +247,7 @@ internal static class SubjectPainter
     {
         var f = new Figure();
         float len = 18.5f + d.Range(-0.7f, 0.7f);
-        f.Add(RRect(-len, -15f, len, -4.5f, 3.5f));
+        f.Add(RRect(-len, -15f, len, -4.5f, 3.5f), patterned: true);
         // Cabin: a sedan (variant 0) or a tall van roof reaching the rear (variant 1).
         float[] cabin = a.Variant == 0
             ? new[] { -11.5f, -14.5f, -7.5f, -23f, 6f, -23f, 11.5f, -14.5f }
@@ -275,20 +296,16 @@ internal static class SubjectPainter
         float tilt = (pose - 0.5f) * 8f;
         var body = new SKPath();
         body.AddRoundRect(new SKRoundRect(new SKRect(-w, -h - lift, w, -lift), 4f, 4f));
-        var handle = new SKPath();
-        handle.AddOval(new SKRect(w - 4f, -h * 0.78f - lift, w + 6.5f, -h * 0.22f - lift));
+        Rotate(body, tilt, new SKPoint(0, -lift));
+        f.Add(body, patterned: true);
+        using (var handle = new SKPath())
         using (var handleStroke = new SKPaint { Style = SKPaintStyle.Stroke, StrokeWidth = 3.4f })
         {
+            handle.AddOval(new SKRect(w - 4f, -h * 0.78f - lift, w + 6.5f, -h * 0.22f - lift));
             var ring = handleStroke.GetFillPath(handle);
-            handle.Dispose();
-            body.AddPath(ring);
-            ring.Dispose();
+            Rotate(ring, tilt, new SKPoint(0, -lift));
+            f.Add(ring);
         }
-        body.FillType = SKPathFillType.Winding;
-        Rotate(body, tilt, new SKPoint(0, -lift));
-        var simplified = body.Op(new SKPath(), SKPathOp.Union) ?? body;
-        if (!ReferenceEquals(simplified, body)) body.Dispose();
-        f.Add(simplified);
         f.MarkCenter = new SKPoint(0, -h * 0.5f - lift);
         f.MarkSize = 8f;
         f.HorizontalStripes = true;
@@ -319,20 +336,26 @@ internal static class SubjectPainter
         float w = 11f + d.Range(-0.5f, 0.5f), h = 30f, tilt = (pose - 0.5f) * 8f;
         var body = new SKPath();
         body.AddRoundRect(new SKRoundRect(new SKRect(-w, -h, w, -0.5f), 7f, 7f));
+        Rotate(body, tilt, new SKPoint(0, 0));
+        f.Add(body, patterned: true);
         // Top carry loop.
         using (var loop = new SKPath())
         using (var loopStroke = new SKPaint { Style = SKPaintStyle.Stroke, StrokeWidth = 2.2f })
         {
             loop.AddArc(new SKRect(-4f, -h - 4.5f, 4f, -h + 3.5f), 180, 180);
             var ring = loopStroke.GetFillPath(loop);
-            body.AddPath(ring);
-            ring.Dispose();
+            Rotate(ring, tilt, new SKPoint(0, 0));
+            f.Add(ring);
         }
-        body.FillType = SKPathFillType.Winding;
-        Rotate(body, tilt, new SKPoint(0, 0));
-        var simplified = body.Op(new SKPath(), SKPathOp.Union) ?? body;
-        if (!ReferenceEquals(simplified, body)) body.Dispose();
-        f.Add(simplified);
+        // Plain front pockets (variant 0: one large; variant 1: two, upper flap and lower pocket).
+        var pockets = a.Variant == 0 ? new[] { new SKRect(-w + 3f, -15f, w - 3f, -3.5f) } : new[] { new SKRect(-w + 3f, -15f, w - 3f, -3.5f), new SKRect(-w + 3f, -h + 4f, w - 3f, -18.5f) };
+        foreach (var r in pockets)
+        {
+            var patch = new SKPath();
+            patch.AddRoundRect(r, 3f, 3f);
+            Rotate(patch, tilt, new SKPoint(0, 0));
+            f.PlainPatches.Add(patch);
+        }
         f.MarkCenter = new SKPoint(0, a.Variant == 0 ? -21.5f : -9.5f);
         f.MarkSize = 6.8f;
         f.HorizontalStripes = true;
@@ -353,7 +376,6 @@ internal static class SubjectPainter
             c.RotateDegrees(tilt, 0, 0);
             using var line = Stroke(outline, 0.9f);
             using var zip = Stroke(new SKColor(40, 40, 46), 0.6f);
-            // Front pocket (variant 0: one large; variant 1: two, upper flap and lower pocket).
             var lower = new SKRect(-w + 3f, -15f, w - 3f, -3.5f);
             c.DrawRoundRect(lower, 3f, 3f, line);
             c.DrawLine(lower.Left + 2, lower.Top + 2, lower.Right - 2, lower.Top + 2, zip);
@@ -386,7 +408,7 @@ internal static class SubjectPainter
         {
             case Pattern.Striped:
             {
-                const float period = 6.4f, width = 3.1f;
+                const float period = 6.4f, width = 2.5f;
                 float phase = rng.Range(0, period);
                 if (horizontal)
                     for (float y = r.Top + phase; y < r.Bottom; y += period) c.DrawRect(r.Left, y, r.Width, width, paint);
