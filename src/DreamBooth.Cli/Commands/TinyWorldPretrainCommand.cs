@@ -30,10 +30,10 @@ public sealed class TinyWorldPretrainCommand : Command<TinyWorldPretrainCommand.
         [CommandOption("--architecture <NAME>"), Description("default, or micro (tests)."), DefaultValue("default")]
         public string Architecture { get; init; } = Defaults.Architecture;
 
-        [CommandOption("--vae-steps <N>"), Description("Stage 1 optimizer steps."), DefaultValue(2000)]
+        [CommandOption("--vae-steps <N>"), Description("Stage 1 optimizer steps."), DefaultValue(4000)]
         public int VaeSteps { get; init; } = Defaults.VaeSteps;
 
-        [CommandOption("--vae-batch-size <N>"), Description("Images per VAE step."), DefaultValue(16)]
+        [CommandOption("--vae-batch-size <N>"), Description("Images per VAE step."), DefaultValue(12)]
         public int VaeBatchSize { get; init; } = Defaults.VaeBatchSize;
 
         [CommandOption("--vae-learning-rate <LR>"), Description("Peak VAE learning rate."), DefaultValue(1e-3)]
@@ -42,7 +42,7 @@ public sealed class TinyWorldPretrainCommand : Command<TinyWorldPretrainCommand.
         [CommandOption("--latent-images <N>"), Description("World images encoded to cached latents for stage 2."), DefaultValue(60000)]
         public int LatentImages { get; init; } = Defaults.LatentImages;
 
-        [CommandOption("--unet-steps <N>"), Description("Stage 2 (text encoder + UNet) optimizer steps."), DefaultValue(7000)]
+        [CommandOption("--unet-steps <N>"), Description("Stage 2 (text encoder + UNet) optimizer steps."), DefaultValue(6500)]
         public int UnetSteps { get; init; } = Defaults.UnetSteps;
 
         [CommandOption("--batch-size <N>"), Description("Latents per stage-2 step."), DefaultValue(32)]

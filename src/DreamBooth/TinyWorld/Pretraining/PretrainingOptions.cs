@@ -19,9 +19,9 @@ public sealed record PretrainingOptions
     // ---- stage 1: the VAE ----
 
     /// <summary>VAE optimizer steps (stage 1). Each step renders <see cref="VaeBatchSize"/> fresh world images.</summary>
-    public int VaeSteps { get; init; } = 2000;
+    public int VaeSteps { get; init; } = 4000;
 
-    public int VaeBatchSize { get; init; } = 16;
+    public int VaeBatchSize { get; init; } = 12;
     public double VaeLearningRate { get; init; } = 1e-3;
     public int VaeWarmupSteps { get; init; } = 100;
 
@@ -34,7 +34,7 @@ public sealed record PretrainingOptions
     public int LatentImages { get; init; } = 60_000;
 
     /// <summary>UNet + text encoder optimizer steps (stage 2).</summary>
-    public int UnetSteps { get; init; } = 7000;
+    public int UnetSteps { get; init; } = 6500;
 
     public int BatchSize { get; init; } = 32;
     public double LearningRate { get; init; } = 5e-4;
