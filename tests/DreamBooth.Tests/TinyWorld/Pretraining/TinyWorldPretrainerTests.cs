@@ -68,6 +68,28 @@ public sealed class TinyWorldPretrainerTests(MicroPretraining micro) : IClassFix
     }
 
     [Fact]
+    public void Record_FirstLosses_AreReproducedByReplayingTheRecordedOptions() => RecordReplay.AssertReproduces(micro.Reference.ModelDir);
+
+    [Fact]
+    public void Record_WithAnotherSeed_IsNotReproduced()
+    {
+        var copy = micro.NewOutput("tampered");
+        foreach (var f in Directory.EnumerateFiles(micro.Reference.ModelDir, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(copy, Path.GetRelativePath(micro.Reference.ModelDir, f));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(f, target);
+        }
+        var recordPath = Path.Combine(copy, TinyWorldPretrainer.RecordFileName);
+        var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(recordPath))!;
+        record["seed"] = MicroPretraining.Options.Seed + 1;
+        record["options"]!["seed"] = MicroPretraining.Options.Seed + 1;
+        File.WriteAllText(recordPath, record.ToJsonString());
+        var act = () => RecordReplay.AssertReproduces(copy);
+        act.Should().Throw<Exception>("another seed gives other losses");
+    }
+
+    [Fact]
     public void ResumeAfterCancellationInEveryStage_GivesTheSameWeightsAsAnUninterruptedRun()
     {
         var output = micro.NewOutput("resumed");
