@@ -148,7 +148,7 @@ internal sealed class DiffusionStage : IDisposable
         var items = _order.Batch(step, o.BatchSize);
         var z0 = _latentsOf(items.Select(i => (long)i.Index).ToArray());
         var ids = _run.Tokenizer.EncodeBatch(Captions(items, step));
-        using var pause = GcPause.Start();
+        using var noGc = NoGcScope.Enter();
         using var g = StepRandom.Generator(o.Seed, StepRandom.DiffusionNoise, step);
         var noise = randn(z0.shape, generator: g);
         var t = randint(0, _scheduler.NumTrainTimesteps, [o.BatchSize], ScalarType.Int64, generator: g);

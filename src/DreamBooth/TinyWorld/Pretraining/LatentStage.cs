@@ -71,7 +71,7 @@ internal static class LatentStage
                 using var scope = NewDisposeScope();
                 int b = Math.Min(EncodeBatch, count - i);
                 var (images, _) = run.Dataset.GetBatch(start + i, b, run.Options.RenderThreads);
-                using var pause = GcPause.Start();
+                using var noGc = NoGcScope.Enter();
                 outputs.Add((vae.Encode(images).Mean * vae.ScalingFactor).DetachFromDisposeScope());
                 int done = doneBefore + i + b;
                 meter.Mark(done);

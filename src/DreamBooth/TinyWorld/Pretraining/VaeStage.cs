@@ -117,7 +117,7 @@ internal static class VaeStage
         var o = run.Options;
         using var scope = NewDisposeScope();
         var (images, _) = run.Dataset.GetBatch((long)step * o.VaeBatchSize, o.VaeBatchSize, o.RenderThreads);
-        using var pause = GcPause.Start();
+        using var noGc = NoGcScope.Enter();
         using var g = StepRandom.Generator(o.Seed, StepRandom.VaeNoise, step);
         var posterior = vae.Encode(images);
         var reconstruction = vae.Decode(posterior.Sample(g));
@@ -141,7 +141,7 @@ internal static class VaeStage
         for (int start = 0; start < n; start += 128)
         {
             var (images, _) = run.Dataset.GetBatch(start, Math.Min(128, n - start), run.Options.RenderThreads);
-            using var pause = GcPause.Start();
+            using var noGc = NoGcScope.Enter();
             chunks.Add(vae.Encode(images).Mean);
         }
         double std = cat(chunks).to(float64).std().item<double>();
