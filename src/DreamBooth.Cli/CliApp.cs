@@ -24,6 +24,14 @@ public static class CliApp
             cts.Cancel();
         };
         Console.CancelKeyPress += onCancel;
+        // SIGTERM (`kill`; background jobs ignore SIGINT) stops the same clean way as a first Ctrl-C, e.g. after a checkpoint.
+        using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
+        {
+            if (cts.IsCancellationRequested) return;
+            ctx.Cancel = true;
+            Console.Error.WriteLine("Terminating: stopping cleanly...");
+            cts.Cancel();
+        });
         try
         {
             return await Create(services).RunAsync(args, cts.Token);
@@ -56,6 +64,7 @@ public static class CliApp
                 w.SetDescription("The procedural world of the embedded tiny model.");
                 w.AddCommand<TinyWorldRenderCommand>("render").WithDescription("Render dataset scenes with captions and a contact sheet.");
                 w.AddCommand<TinyWorldSamplesCommand>("samples").WithDescription("Regenerate the demo subject's photos (samples/).");
+                w.AddCommand<TinyWorldPretrainCommand>("pretrain").WithDescription("Train the tiny world's Stable Diffusion model from scratch (VAE, text encoder, UNet).");
             });
             c.AddBranch("probe", p =>
             {
@@ -64,6 +73,7 @@ public static class CliApp
             });
             c.AddCommand<TrainCommand>("train").WithDescription("Fine-tune a Stable Diffusion model on photos of a subject (DreamBooth, full or LoRA).");
             c.AddCommand<ClassImagesCommand>("class-images").WithDescription("Generate the prior-preservation class images with the frozen model (resumable).");
+            c.AddCommand<IdentifiersCommand>("identifiers").WithDescription("Suggest rare single-token identifiers for a model's tokenizer (the paper's recipe).");
             c.AddCommand<EvaluateCommand>("evaluate").WithDescription("Subject fidelity, prompt fidelity, PRES and DIV of generated images (tiny world).");
         });
         return app;
