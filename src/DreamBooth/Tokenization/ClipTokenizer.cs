@@ -55,7 +55,7 @@ public sealed class ClipTokenizer
         {
             if (!int.TryParse(key, System.Globalization.NumberStyles.None, null, out int id))
                 throw new DreamBoothException($"{configPath}: added_tokens_decoder key '{key}' is not a token id");
-            _addedTokens[id] = token;
+            _addedTokens[id] = token ?? throw new DreamBoothException($"{configPath}: added_tokens_decoder entry '{key}' is null, expected a token object");
         }
         var legacyPath = Path.Combine(dir, AddedTokensFileName);
         if (File.Exists(legacyPath))
@@ -75,7 +75,8 @@ public sealed class ClipTokenizer
         EosTokenId = ResolveSpecial(config.EosToken ?? DefaultEos, "eos_token", vocabPath);
         UnkTokenId = ResolveSpecial(config.UnkToken ?? DefaultEos, "unk_token", vocabPath);
         PadTokenId = ResolveSpecial(config.PadToken ?? DefaultEos, "pad_token", vocabPath);
-        foreach (var token in config.AdditionalSpecialTokens ?? []) additional.Add(ResolveSpecial(token, "additional_special_tokens entry", vocabPath));
+        foreach (var token in config.AdditionalSpecialTokens ?? [])
+            additional.Add(ResolveSpecial(token ?? throw new DreamBoothException($"{configPath}: additional_special_tokens holds a null entry"), "additional_special_tokens entry", vocabPath));
 
         _specialIds = [BosTokenId, EosTokenId, UnkTokenId, PadTokenId, .. additional];
         // transformers decodes non-special added tokens (and additional specials beyond the vocabulary) as separate words.
