@@ -50,12 +50,15 @@ public sealed class MetricsTests : IDisposable
         subject.Diversity.Should().BeGreaterThan(0.01);
         subject.Prompts.Should().HaveCount(12);
 
-        // A generator that ignores prompts and repeats the photos: low prompt fidelity off the grass, no diversity.
-        var copies = Real().Select(t => (t, "a photo of sks dog on the beach")).Concat(Real().Select(t => (t, "a photo of sks dog on the beach"))).ToList();
-        var overfit = DreamBoothEvaluator.Evaluate(Shipped.Value, Real(), copies);
+        // An overfit generator that ignores the prompt and repeats one training photo per prompt: the subject is perfect,
+        // but the context is wrong and same-prompt images do not vary (DIV 0, below the renders' pose variation).
+        var real = Real();
+        var copies = new[] { "on the beach", "in the snow" }.SelectMany((where, i) => Enumerable.Repeat((real[i], $"a photo of sks dog {where}"), 3)).ToList();
+        var overfit = DreamBoothEvaluator.Evaluate(Shipped.Value, real, copies);
         overfit.PromptFidelity.Should().BeLessThan(0.2);
         overfit.SubjectFidelityRatio.Should().BeGreaterThan(0.95);
-        overfit.Diversity.Should().BeLessThan(subject.Diversity!.Value);
+        overfit.Diversity.Should().BeApproximately(0, 1e-6);
+        subject.Diversity!.Value.Should().BeGreaterThan(overfit.Diversity!.Value + 0.05);
         DreamBoothEvaluator.Diversity(Shipped.Value.Analyze(stack(new[] { Real()[0], Real()[0] }))).Should().BeApproximately(0, 1e-6);
     }
 
