@@ -45,6 +45,9 @@ public sealed class TinyWorldPretrainCommand : Command<TinyWorldPretrainCommand.
         [CommandOption("--unet-steps <N>"), Description("Stage 2 (text encoder + UNet) optimizer steps."), DefaultValue(6500)]
         public int UnetSteps { get; init; } = Defaults.UnetSteps;
 
+        [CommandOption("--extend-from-unet-steps <N>"), Description("With --resume: continue a finished stage 2 of N steps to --unet-steps (cosine warm restart).")]
+        public int? ExtendFromUnetSteps { get; init; }
+
         [CommandOption("--batch-size <N>"), Description("Latents per stage-2 step."), DefaultValue(32)]
         public int BatchSize { get; init; } = Defaults.BatchSize;
 
@@ -69,6 +72,7 @@ public sealed class TinyWorldPretrainCommand : Command<TinyWorldPretrainCommand.
         public override ValidationResult Validate() =>
             string.IsNullOrWhiteSpace(Output) ? ValidationResult.Error("--output is required")
             : Threads < 0 ? ValidationResult.Error("--threads must be >= 0")
+            : ExtendFromUnetSteps is not null && !Resume ? ValidationResult.Error("--extend-from-unet-steps needs --resume (it continues the run in the work folder)")
             : ValidationResult.Success();
 
         /// <summary>The library options these flags describe.</summary>
@@ -81,6 +85,7 @@ public sealed class TinyWorldPretrainCommand : Command<TinyWorldPretrainCommand.
             VaeLearningRate = VaeLearningRate,
             LatentImages = LatentImages,
             UnetSteps = UnetSteps,
+            ExtendsUnetSteps = ExtendFromUnetSteps,
             BatchSize = BatchSize,
             LearningRate = LearningRate,
             WarmupSteps = WarmupSteps,
@@ -103,6 +108,7 @@ public sealed class TinyWorldPretrainCommand : Command<TinyWorldPretrainCommand.
             Add("--vae-learning-rate", VaeLearningRate, Defaults.VaeLearningRate);
             Add("--latent-images", LatentImages, Defaults.LatentImages, always: true);
             Add("--unet-steps", UnetSteps, Defaults.UnetSteps, always: true);
+            if (ExtendFromUnetSteps is int from) parts.Add(Inv($"--resume --extend-from-unet-steps {from}"));
             Add("--batch-size", BatchSize, Defaults.BatchSize, always: true);
             Add("--learning-rate", LearningRate, Defaults.LearningRate);
             Add("--warmup-steps", WarmupSteps, Defaults.WarmupSteps);

@@ -78,8 +78,15 @@ internal sealed class DiffusionStage : IDisposable
         var schedule = new LearningRateSchedule(LrScheduleKind.Cosine, o.WarmupSteps, o.UnetSteps);
         int start = 0;
         PretrainingRun.Clock clock;
-        using (var ckpt = PretrainingCheckpoint.Load(_run.DiffusionCheckpointPath, o.Fingerprint))
+        // An extension starts from the finished checkpoint of the shorter run; its own checkpoints carry the new fingerprint.
+        var expected = o.Extended is { } shorter && PretrainingCheckpoint.FingerprintOf(_run.DiffusionCheckpointPath) == shorter.Fingerprint
+            ? shorter.Fingerprint : o.Fingerprint;
+        using (var ckpt = PretrainingCheckpoint.Load(_run.DiffusionCheckpointPath, expected))
         {
+            if (o.ExtendsUnetSteps is int from && expected != o.Fingerprint && ckpt!.Step != from)
+                throw new DreamBoothException($"{ckpt.Path}: stage 2 stopped at step {ckpt.Step}, not at the finished step {from} that --extend-from-unet-steps names; finish that run first");
+            if (o.ExtendsUnetSteps is not null && ckpt is null)
+                throw new DreamBoothException($"{_run.DiffusionCheckpointPath}: no finished stage-2 checkpoint to extend");
             if (ckpt is not null)
             {
                 LoadParameters(ckpt.Group("model"), ckpt.Path);

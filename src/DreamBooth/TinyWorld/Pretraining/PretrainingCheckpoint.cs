@@ -76,6 +76,14 @@ public sealed class PretrainingCheckpoint : IDisposable
         return new PretrainingCheckpoint(path, meta[StageKey], int.Parse(meta[StepKey], CultureInfo.InvariantCulture), meta, tensors);
     }
 
+    /// <summary>The options fingerprint stored in a checkpoint, or null when the file is missing or has none.</summary>
+    public static string? FingerprintOf(string path)
+    {
+        if (!File.Exists(path)) return null;
+        using var reader = Safetensors.Open(path);
+        return reader.Metadata.TryGetValue(FingerprintKey, out var fingerprint) ? fingerprint : null;
+    }
+
     /// <summary>The first option that differs between two fingerprints ("lr=0.001 vs lr=0.0005").</summary>
     public static string Difference(string saved, string expected)
     {

@@ -42,6 +42,13 @@ public sealed record PretrainingOptions
     public double WeightDecay { get; init; } = 0.01;
     public double MaxGradNorm { get; init; } = 1.0;
 
+    /// <summary>
+    /// When set, stage 2 continues a finished stage 2 of this many steps (same other options) up to <see cref="UnetSteps"/>:
+    /// the cosine schedule over the new total restarts at that step's learning rate (a warm restart), and the moving
+    /// average and AdamW moments carry on. Null for a run from scratch.
+    /// </summary>
+    public int? ExtendsUnetSteps { get; init; }
+
     /// <summary>Share of captions replaced by the empty caption, so that classifier-free guidance has an unconditional model.</summary>
     public double CaptionDropout { get; init; } = 0.1;
 
@@ -83,6 +90,8 @@ public sealed record PretrainingOptions
         if (!(MaxGradNorm > 0)) throw new DreamBoothException($"--max-grad-norm: {MaxGradNorm} must be positive");
         if (CaptionDropout is < 0 or > 1 || double.IsNaN(CaptionDropout)) throw new DreamBoothException($"--caption-dropout: {CaptionDropout} must be in [0, 1]");
         if (EmaDecay is < 0 or >= 1 || double.IsNaN(EmaDecay)) throw new DreamBoothException($"--ema-decay: {EmaDecay} must be in [0, 1)");
+        if (ExtendsUnetSteps is int from && (from < 1 || from >= UnetSteps))
+            throw new DreamBoothException($"--extend-from-unet-steps: {from} must be at least 1 and below --unet-steps {UnetSteps}");
         if (Architecture is not ("default" or "micro")) throw new DreamBoothException($"--architecture: unknown architecture '{Architecture}' (expected default or micro)");
     }
 
@@ -95,7 +104,12 @@ public sealed record PretrainingOptions
     [JsonIgnore]
     public string Fingerprint => string.Join(";", VaeFingerprint, Inv($"latent_images={LatentImages}"), Inv($"unet_steps={UnetSteps}"),
         Inv($"batch_size={BatchSize}"), Inv($"lr={LearningRate:R}"), Inv($"warmup={WarmupSteps}"), Inv($"wd={WeightDecay:R}"),
-        Inv($"max_grad_norm={MaxGradNorm:R}"), Inv($"caption_dropout={CaptionDropout:R}"), Inv($"ema={EmaDecay:R}"));
+        Inv($"max_grad_norm={MaxGradNorm:R}"), Inv($"caption_dropout={CaptionDropout:R}"), Inv($"ema={EmaDecay:R}"))
+        + (ExtendsUnetSteps is int from ? Inv($";extends_unet_steps={from}") : "");
+
+    /// <summary>The options of the finished run that <see cref="ExtendsUnetSteps"/> continues (null when not extending).</summary>
+    [JsonIgnore]
+    public PretrainingOptions? Extended => ExtendsUnetSteps is int from ? this with { UnetSteps = from, ExtendsUnetSteps = null } : null;
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

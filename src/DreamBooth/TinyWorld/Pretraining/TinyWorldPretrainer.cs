@@ -58,8 +58,10 @@ public static class TinyWorldPretrainer
             throw new DreamBoothException($"--work-dir {workDir}: already holds a pretraining run; pass --resume to continue it or choose another --output/--work-dir");
         if (!resume && Directory.Exists(outputDir) && Directory.EnumerateFileSystemEntries(outputDir).Any())
             throw new DreamBoothException($"--output {outputDir}: folder is not empty; choose a new folder (or pass --resume to finish a run into it)");
-        Directory.CreateDirectory(workDir);
         var run = new PretrainingRun(options, workDir, progress, cancellationToken);
+        if (options.ExtendsUnetSteps is not null && !File.Exists(run.DiffusionCheckpointPath))
+            throw new DreamBoothException($"{run.DiffusionCheckpointPath}: no finished stage-2 checkpoint to extend (--extend-from-unet-steps continues a finished run in --work-dir)");
+        Directory.CreateDirectory(workDir);
 
         using var vae = VaeStage.Run(run);
         using var latents = LatentStage.Run(run, vae);

@@ -149,6 +149,55 @@ public sealed class TinyWorldPretrainerTests(MicroPretraining micro) : IClassFix
     }
 
     [Fact]
+    public void Extension_ContinuesAFinishedStage2_AndResumesLikeAnyRun()
+    {
+        var extended = MicroPretraining.Options with { UnetSteps = MicroPretraining.Options.UnetSteps + 3, ExtendsUnetSteps = MicroPretraining.Options.UnetSteps };
+        string CopyOfReference(string name)
+        {
+            var output = micro.NewOutput(name);
+            CopyDirectory(micro.Reference.ModelDir, output);
+            CopyDirectory(TinyWorldPretrainer.DefaultWorkDir(micro.Reference.ModelDir), TinyWorldPretrainer.DefaultWorkDir(output));
+            return output;
+        }
+        var whole = CopyOfReference("extended");
+        var result = TinyWorldPretrainer.Run(extended, whole, resume: true);
+        result.Record["options"]!["extends_unet_steps"]!.GetValue<int>().Should().Be(MicroPretraining.Options.UnetSteps);
+        result.Record["unet_steps"]!.GetValue<int>().Should().Be(extended.UnetSteps);
+        using (var before = new DisposableTensors(MicroPretraining.Load(micro.Reference.ModelDir, "unet/diffusion_pytorch_model.safetensors")))
+        using (var after = new DisposableTensors(MicroPretraining.Load(whole, "unet/diffusion_pytorch_model.safetensors")))
+            Same(before.Tensors["conv_in.weight"], after.Tensors["conv_in.weight"]).Should().BeFalse("the extension trains further");
+
+        // Interrupted inside the extension, then resumed with the same flags: bit-identical to the uninterrupted extension.
+        var interrupted = CopyOfReference("interrupted");
+        Cancelled(() => TinyWorldPretrainer.Run(extended, interrupted, resume: true,
+            progress: CancelAt(PretrainingStage.Diffusion, MicroPretraining.Options.UnetSteps + 1, out var cts), cancellationToken: cts.Token));
+        TinyWorldPretrainer.Run(extended, interrupted, resume: true);
+        var expected = MicroPretraining.WeightFiles(whole);
+        foreach (var (name, bytes) in MicroPretraining.WeightFiles(interrupted))
+            bytes.SequenceEqual(expected[name]).Should().BeTrue($"{name} after resuming the extension");
+
+        // Nothing to extend, or a stage 2 that has not finished: refused with the reason.
+        var fresh = () => TinyWorldPretrainer.Run(extended, micro.NewOutput("nothing"), resume: true);
+        fresh.Should().Throw<DreamBoothException>().WithMessage("*no finished stage-2 checkpoint to extend*");
+        var unfinished = micro.NewOutput("unfinished");
+        Cancelled(() => TinyWorldPretrainer.Run(MicroPretraining.Options, unfinished, progress: CancelAt(PretrainingStage.Diffusion, 3, out var cts3),
+            cancellationToken: cts3.Token));
+        var early = () => TinyWorldPretrainer.Run(extended, unfinished, resume: true);
+        early.Should().Throw<DreamBoothException>().WithMessage("*stopped at step 3*--extend-from-unet-steps*");
+        var backwards = () => TinyWorldPretrainer.Run(extended with { ExtendsUnetSteps = extended.UnetSteps }, micro.NewOutput("backwards"));
+        backwards.Should().Throw<DreamBoothException>().WithMessage("--extend-from-unet-steps:*");
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        foreach (var dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
+    }
+
+    [Fact]
     public void ExistingRun_WithoutResume_IsRefused()
     {
         var act = () => TinyWorldPretrainer.Run(MicroPretraining.Options, micro.Reference.ModelDir);
