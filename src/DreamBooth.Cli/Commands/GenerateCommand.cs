@@ -5,6 +5,7 @@ using DreamBooth.Data;
 using DreamBooth.IO;
 using DreamBooth.Pipelines;
 using DreamBooth.Schedulers;
+using DreamBooth.Training.Lora;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using Spectre.Console.Rendering;
@@ -14,8 +15,9 @@ namespace DreamBooth.Cli.Commands;
 
 /// <summary>
 /// `dreambooth generate`: text-to-image with a Stable Diffusion model folder. Writes <c>NNNN-seedS.png</c> per image
-/// (A1111 "parameters" text metadata) and <c>contact-sheet.png</c>. Every check (flags, model folder, files that
-/// would be overwritten) runs before any weights are loaded or anything is written.
+/// (A1111 "parameters" text metadata) and <c>contact-sheet.png</c>. Every check (flags, model folder, LoRA file, files
+/// that would be overwritten) runs before any weights are loaded or anything is written; a LoRA is merged into the loaded
+/// weights (and checked against them) before the output folder is created.
 /// </summary>
 public sealed class GenerateCommand : Command<GenerateCommand.Settings>
 {
@@ -69,6 +71,12 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
         [CommandOption("--dtype <TYPE>"), Description("Weights dtype: fp32 or bf16 (faster on CPUs with AVX512-BF16; sampling arithmetic stays float32)."), DefaultValue("fp32")]
         public string DType { get; init; } = "fp32";
 
+        [CommandOption("--lora <FILE>"), Description("LoRA weights to merge before sampling: a .safetensors file (e.g. pytorch_lora_weights.safetensors from `dreambooth train --lora`, or the folder holding it). Applies to the UNet, and to the text encoder when the file has text-encoder weights.")]
+        public string? Lora { get; init; }
+
+        [CommandOption("--lora-scale <X>"), Description("LoRA strength: W + X·(alpha/rank)·B·A; 0 gives the base model. Default 1.")]
+        public double? LoraScale { get; init; }
+
         [CommandOption("--output <DIR>"), Description("Output folder (created if missing)."), DefaultValue("generated")]
         public string Output { get; init; } = "generated";
 
@@ -96,6 +104,9 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
             if (BatchSize < 1) return $"--batch-size must be at least 1, got {BatchSize}";
             if (ClipSkip < 0) return $"--clip-skip must be ≥ 0, got {ClipSkip}";
             if (!ModelDType.TryParse(DType, out var dtype) || dtype is not (ScalarType.Float32 or ScalarType.BFloat16)) return $"--dtype: unknown dtype '{DType}' (use fp32 or bf16)";
+            if (Lora is not null && string.IsNullOrWhiteSpace(Lora)) return "--lora must name a .safetensors file";
+            if (LoraScale is double scale && !double.IsFinite(scale)) return $"--lora-scale must be a finite number, got {scale}";
+            if (LoraScale is not null && Lora is null) return "--lora-scale needs --lora <FILE>";
             if (string.IsNullOrWhiteSpace(Output)) return "--output must name a folder";
             if (File.Exists(Output)) return $"--output {Output}: is a file, expected a folder";
             return null;
@@ -124,6 +135,8 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
             ClipSkip = settings.ClipSkip,
         }.WithSeed();
         request.Validate();
+        using var lora = settings.Lora is null ? null : ReadLora(settings.Lora);
+        double loraScale = settings.LoraScale ?? 1.0;
 
         var output = Path.GetFullPath(settings.Output);
         var imagePaths = Enumerable.Range(0, request.ImageCount).Select(i => Path.Combine(output, ImageFileName(i, request.SeedOf(i)))).ToList();
@@ -137,6 +150,13 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
         // 2. Load and generate.
         AnsiConsole.MarkupLine($"Seed [bold]{request.Seed}[/] (images use seed + index) · {Markup.Escape(folder.Root)} · {ModelDType.Name(dtype)}");
         using var model = StableDiffusionModel.Load(folder, dtype);
+        if (lora is not null)
+        {
+            var applied = ForLora(() => LoraWeights.Apply(model.Unet, model.TextEncoder, lora, loraScale));
+            AnsiConsole.MarkupLine($"LoRA [bold]{Markup.Escape(LoraName(lora.Path))}[/] × {loraScale.ToString(CultureInfo.InvariantCulture)}: " +
+                                   $"{applied.UnetLayers} UNet and {applied.TextEncoderLayers} text encoder layers ({applied.Format})");
+        }
+        (string, double)? loraMetadata = lora is null ? null : (LoraName(lora.Path), loraScale);
         var (defaultHeight, defaultWidth) = model.DefaultSize;
         int width = request.Width ?? defaultWidth, height = request.Height ?? defaultHeight;
         string sampler;
@@ -168,7 +188,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
                             {
                                 int index = batch.FirstIndex + k;
                                 using var image = batch.Images[k];
-                                var parameters = GenerationMetadata.For(request, index, sampler, model.Name, width, height);
+                                var parameters = GenerationMetadata.For(request, index, sampler, model.Name, width, height, loraMetadata);
                                 ImageIO.SavePng(imagePaths[index], image, [new(GenerationParameters.PngKey, parameters.Format())]);
                                 thumbnails.Add(Thumbnail(image));
                             }
@@ -194,6 +214,42 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
 
     /// <summary>The file name of image <paramref name="index"/>: <c>0000-seed1234.png</c>.</summary>
     public static string ImageFileName(int index, long seed) => string.Create(CultureInfo.InvariantCulture, $"{index:D4}-seed{seed}.png");
+
+    /// <summary>
+    /// The name recorded for a LoRA file: its file name without extension, or for diffusers' default name
+    /// (<c>pytorch_lora_weights.safetensors</c>, which every trained LoRA has) the name of the folder holding it.
+    /// </summary>
+    public static string LoraName(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (!string.Equals(Path.GetFileName(full), LoraWeights.FileName, StringComparison.Ordinal)) return Path.GetFileNameWithoutExtension(full);
+        return Path.GetFileName(Path.GetDirectoryName(full)) is { Length: > 0 } folder ? folder : Path.GetFileNameWithoutExtension(full);
+    }
+
+    // --lora names a file, or a folder holding pytorch_lora_weights.safetensors (the trainer's output folder or a checkpoint).
+    private static LoraFile ReadLora(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            var inside = Path.Combine(path, LoraWeights.FileName);
+            if (!File.Exists(inside)) throw new DreamBoothException($"--lora {path}: is a folder without {LoraWeights.FileName}");
+            path = inside;
+        }
+        return ForLora(() => LoraFile.Read(path));
+    }
+
+    // Errors from the LoRA reader and merge name the file; this adds the flag.
+    private static T ForLora<T>(Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (DreamBoothException e) when (!e.Message.StartsWith("--lora", StringComparison.Ordinal))
+        {
+            throw new DreamBoothException($"--lora: {e.Message}", e);
+        }
+    }
 
     private static int BatchCount(GenerationRequest request) => (request.ImageCount + request.BatchSize - 1) / request.BatchSize;
 

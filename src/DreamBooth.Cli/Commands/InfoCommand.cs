@@ -7,7 +7,10 @@ using static TorchSharp.torch;
 
 namespace DreamBooth.Cli.Commands;
 
-/// <summary>`dreambooth info`: what this process runs on, and with --model a summary of a model folder (from its headers).</summary>
+/// <summary>
+/// `dreambooth info`: what this process runs on (versions, threads, the effective allocator and OpenMP wait policy with
+/// the environment variables behind them, device), and with --model a summary of a model folder (from its headers).
+/// </summary>
 public sealed class InfoCommand : Command<InfoCommand.Settings>
 {
     public sealed class Settings : CommandSettings
@@ -33,15 +36,24 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
         }
     }
 
+    /// <summary>The line before the list of allocator and OpenMP environment variables (one per line, indented by two spaces).</summary>
+    public const string EnvironmentHeader = "Allocator and OpenMP environment:";
+
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var table = new Table().AddColumn("item").AddColumn("value");
         table.AddRow(".NET", Environment.Version.ToString());
         table.AddRow("TorchSharp", typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString() ?? "?");
         table.AddRow("threads", get_num_threads().ToString());
-        table.AddRow("allocator", Environment.GetEnvironmentVariable(AllocatorSetup.MarkerVariable) ?? "default (slow first touch)");
+        table.AddRow("allocator", AllocatorSetup.EffectiveAllocator() ?? "glibc default (slow first touch; start through ./dreambooth)");
+        table.AddRow("OpenMP wait policy", Environment.GetEnvironmentVariable(AllocatorSetup.OmpWaitPolicyVariable) is { Length: > 0 } policy
+            ? Markup.Escape(policy) : "unset (idle OpenMP threads spin)");
         table.AddRow("cuda", cuda.is_available() ? "available" : "not available");
         AnsiConsole.Write(table);
+        // The variables behind the allocator and OpenMP rows, unwrapped (paths and tunables can be long).
+        var writer = AnsiConsole.Profile.Out.Writer;
+        writer.WriteLine(EnvironmentHeader);
+        foreach (var setting in AllocatorSetup.EffectiveSettings().DefaultIfEmpty("(none set)")) writer.WriteLine("  " + setting);
         if (settings.Model is { } model)
         {
             var folder = ModelFolder.Open(model, new ModelFolderOptions(settings.Variant, settings.AllowPickle));

@@ -6,7 +6,7 @@ namespace DreamBooth.Evaluation;
 /// <summary>
 /// Degradations that make the probe robust to generated images: small shifts, blur, a 2× down-and-up resample (VAE
 /// softness), low-frequency colour blotches, brightness/contrast/per-channel colour shifts and pixel noise. Each image
-/// draws its own strengths from <paramref name="generator"/>; images stay in [-1, 1].
+/// draws its own strengths from the caller's <see cref="Generator"/>; images stay in [-1, 1].
 /// </summary>
 public static class ProbeAugment
 {

@@ -10,6 +10,8 @@ namespace DreamBooth.Evaluation;
 /// <param name="SameInstance">Mean identity cosine between two renders of one instance in different contexts/styles/placements.</param>
 /// <param name="OtherInstance">Mean identity cosine between renders of different instances of the same class.</param>
 /// <param name="Retrieval">Share of first renders whose most similar second render (among all instances) is their own instance's.</param>
+/// <param name="Images">Number of renders measured (two per instance).</param>
+/// <param name="Augmented">Whether the renders went through <see cref="ProbeAugment"/> before the probe saw them.</param>
 public sealed record ProbeAccuracy(IReadOnlyDictionary<string, double> HeadAccuracy, double SameInstance, double OtherInstance, double Retrieval, int Images, bool Augmented);
 
 /// <summary>The demo subject's separation under the probe's identity embedding.</summary>

@@ -6,6 +6,9 @@ using static TorchSharp.torch.nn;
 namespace DreamBooth.Evaluation;
 
 /// <summary>Everything the probe computes for a batch (tensors owned by the caller's dispose scope).</summary>
+/// <param name="Features">Shared features [N, <see cref="ProbeConfig.FeatureDim"/>] that every head reads.</param>
+/// <param name="Identity">Unit-length identity embedding [N, <see cref="ProbeConfig.IdentityDim"/>].</param>
+/// <param name="Logits">Logits [N, classes] per head, keyed by head name (<see cref="ProbeConfig.Heads"/>).</param>
 /// <param name="MaskLogits">Subject-mask logits [N, 1, 16, 16].</param>
 /// <param name="FeatureMaps">The scene trunk's stage outputs (only when requested).</param>
 public sealed record ProbeOutputs(Tensor Features, Tensor Identity, IReadOnlyDictionary<string, Tensor> Logits, Tensor MaskLogits, IReadOnlyList<Tensor> FeatureMaps);

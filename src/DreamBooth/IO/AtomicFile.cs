@@ -27,10 +27,10 @@ public static class AtomicFile
             }
             File.Move(tmp, full, overwrite: true);
         }
-        catch (IOException e) when (IsDiskFull(e))
+        catch (Exception e) when (IsDiskFull(e))
         {
             TryDelete(tmp);
-            throw new DreamBoothException($"{full}: disk full or file size limit reached while writing; the previous file, if any, is intact");
+            throw new DreamBoothException($"{full}: disk full or file size limit reached while writing; the previous file, if any, is intact", e);
         }
         catch
         {
@@ -49,10 +49,17 @@ public static class AtomicFile
     /// <summary>Writes UTF-8 text (no BOM) atomically.</summary>
     public static void WriteAllText(string path, string text) => WriteAllBytes(path, new UTF8Encoding(false).GetBytes(text));
 
-    private static bool IsDiskFull(IOException e) =>
-        e.HResult is 28 or 27 or unchecked((int)0x80070070) // ENOSPC, EFBIG, ERROR_DISK_FULL
-        || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase)
-        || e.Message.Contains("File too large", StringComparison.OrdinalIgnoreCase);
+    /// <summary>Whether <paramref name="e"/>, thrown while writing a file, says the disk is full or a file size limit (RLIMIT_FSIZE) was reached.</summary>
+    public static bool IsDiskFull(Exception e) => e switch
+    {
+        IOException io => io.HResult is 28 or 27 or unchecked((int)0x80070070) // ENOSPC, EFBIG, ERROR_DISK_FULL
+                          || io.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase)
+                          || io.Message.Contains("File too large", StringComparison.OrdinalIgnoreCase),
+        // .NET on Unix reports EFBIG from a write as ArgumentOutOfRangeException("value", "Specified file length was too large
+        // for the file system"), thrown by System.IO (RandomAccess.WriteAtOffset).
+        ArgumentOutOfRangeException { ParamName: "value" } a => a.TargetSite?.DeclaringType?.Namespace == "System.IO",
+        _ => false,
+    };
 
     private static void TryDelete(string path)
     {

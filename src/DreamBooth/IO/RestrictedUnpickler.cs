@@ -96,7 +96,7 @@ internal sealed class RestrictedUnpickler
         _pos = start;
     }
 
-    /// <summary>The offset just after the STOP opcode once <see cref="Load"/> has returned.</summary>
+    /// <summary>The offset just after the STOP opcode once <see cref="Load()"/> has returned.</summary>
     public int Position => _pos;
 
     /// <summary>A storage-class global (<c>torch.FloatStorage</c>) as found in a persistent id, or null for anything else.</summary>

@@ -6,12 +6,28 @@ namespace DreamBooth.Runtime;
 /// Applies the allocator fix from ENVIRONMENT.md §2 to the current program. Freshly allocated native memory is slow
 /// to touch on these machines and glibc hands large blocks back to the kernel, so every large temporary faults again
 /// on every step. The fix must be in the environment before the process starts, so a program that finds it missing
-/// starts itself again with it set (once; a marker variable prevents loops).
+/// starts itself again with it set (once; a marker variable prevents loops). The same goes for
+/// <c>OMP_WAIT_POLICY=PASSIVE</c> (read when libtorch's OpenMP runtime loads), so idle OpenMP threads do not spin.
 /// </summary>
 public static class AllocatorSetup
 {
-    /// <summary>Set in the child so that it does not re-execute again.</summary>
+    /// <summary>Set in the child so that it does not re-execute again: the allocator it was given, or <c>off</c> to skip the setup.</summary>
     public const string MarkerVariable = "DREAMBOOTH_ALLOCATOR";
+
+    /// <summary>The OpenMP wait policy variable (read by the OpenMP runtime when libtorch loads).</summary>
+    public const string OmpWaitPolicyVariable = "OMP_WAIT_POLICY";
+
+    /// <summary>
+    /// The wait policy set unless the user chose one: idle OpenMP threads sleep instead of spinning, which on a machine
+    /// with 2 shared cores would take them from every other process (and from this one's own non-OpenMP work).
+    /// </summary>
+    public const string OmpWaitPolicy = "PASSIVE";
+
+    /// <summary>jemalloc's settings: never hand freed pages back, so they are not faulted in again (ENVIRONMENT.md §2).</summary>
+    public const string JemallocConf = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
+
+    /// <summary>The glibc tunable that backs malloc with transparent huge pages.</summary>
+    public const string HugeTlbTunable = "glibc.malloc.hugetlb=1";
 
     private static readonly string[] JemallocCandidates =
     {
@@ -20,36 +36,67 @@ public static class AllocatorSetup
         "/usr/lib/libjemalloc.so.2",
     };
 
-    /// <summary>The environment variables that fix the allocator here: jemalloc where installed, else glibc huge pages.</summary>
+    /// <summary>
+    /// The allocator fix this process runs with: <c>jemalloc</c> (preloaded), <c>glibc-hugetlb</c> (glibc with
+    /// <see cref="HugeTlbTunable"/>), or null for glibc's default malloc. Both must be in the environment when the
+    /// process starts, so this reads what the process started with.
+    /// </summary>
+    public static string? EffectiveAllocator()
+    {
+        if (JemallocLoaded()) return "jemalloc";
+        var tunables = (Environment.GetEnvironmentVariable("GLIBC_TUNABLES") ?? "").Split(':');
+        return tunables.Any(t => t.StartsWith("glibc.malloc.hugetlb=", StringComparison.Ordinal) && t != "glibc.malloc.hugetlb=0") ? "glibc-hugetlb" : null;
+    }
+
+    /// <summary>The environment variables behind <see cref="EffectiveAllocator"/> and the OpenMP wait policy, as NAME=value (unset ones left out).</summary>
+    public static IReadOnlyList<string> EffectiveSettings() =>
+        new[] { "LD_PRELOAD", "MALLOC_CONF", "GLIBC_TUNABLES", OmpWaitPolicyVariable, "OMP_NUM_THREADS" }
+            .Select(name => (name, value: Environment.GetEnvironmentVariable(name)))
+            .Where(v => !string.IsNullOrEmpty(v.value))
+            .Select(v => $"{v.name}={v.value}")
+            .ToList();
+
+    /// <summary>
+    /// The environment variables to add for this process to have the fix: for the allocator (unless one is in effect)
+    /// jemalloc where installed, else glibc huge pages, each put in front of what the variable already holds; the
+    /// marker; and <see cref="OmpWaitPolicy"/> unless <c>OMP_WAIT_POLICY</c> is set.
+    /// </summary>
     public static IReadOnlyDictionary<string, string> Variables()
     {
         var vars = new Dictionary<string, string>();
-        var jemalloc = JemallocCandidates.FirstOrDefault(File.Exists);
-        if (jemalloc is not null)
+        string? Prepend(string name, string value, char separator) =>
+            Environment.GetEnvironmentVariable(name) is { Length: > 0 } old ? value + separator + old : value;
+        var allocator = EffectiveAllocator();
+        if (allocator is null)
         {
-            vars["LD_PRELOAD"] = jemalloc;
-            vars["MALLOC_CONF"] = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
-            vars[MarkerVariable] = "jemalloc";
+            var jemalloc = JemallocCandidates.FirstOrDefault(File.Exists);
+            if (jemalloc is not null)
+            {
+                vars["LD_PRELOAD"] = Prepend("LD_PRELOAD", jemalloc, ':')!;
+                vars["MALLOC_CONF"] = JemallocConf;
+                allocator = "jemalloc";
+            }
+            else
+            {
+                vars["GLIBC_TUNABLES"] = Prepend("GLIBC_TUNABLES", HugeTlbTunable, ':')!;
+                allocator = "glibc-hugetlb";
+            }
         }
-        else
-        {
-            vars["GLIBC_TUNABLES"] = "glibc.malloc.hugetlb=1";
-            vars[MarkerVariable] = "glibc-hugetlb";
-        }
+        vars[MarkerVariable] = allocator;
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(OmpWaitPolicyVariable))) vars[OmpWaitPolicyVariable] = OmpWaitPolicy;
         return vars;
     }
 
     /// <summary>
-    /// On Linux, when the allocator fix is not yet in effect, runs this same program again with it and returns the
-    /// child's exit code; otherwise returns null and the caller goes on. Set DREAMBOOTH_ALLOCATOR=off to skip.
+    /// On Linux, when the allocator fix or the OpenMP wait policy is not yet in effect, runs this same program again
+    /// with them and returns the child's exit code; otherwise returns null and the caller goes on. Set
+    /// DREAMBOOTH_ALLOCATOR=off to skip (the <c>./dreambooth</c> launcher sets both and the marker itself).
     /// </summary>
     public static int? ReExecIfNeeded()
     {
         if (!OperatingSystem.IsLinux()) return null;
         if (Environment.GetEnvironmentVariable(MarkerVariable) is { Length: > 0 }) return null;
-        var tunables = Environment.GetEnvironmentVariable("GLIBC_TUNABLES") ?? "";
-        if (tunables.Contains("hugetlb") || (Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "").Contains("jemalloc"))
-            return null;
+        if (EffectiveAllocator() is not null && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(OmpWaitPolicyVariable))) return null;
         var exe = Environment.ProcessPath;
         if (exe is null) return null;
 
@@ -79,5 +126,20 @@ public static class AllocatorSetup
         {
             Console.CancelKeyPress -= ignore;
         }
+    }
+
+    // jemalloc is in effect when the loader mapped it (LD_PRELOAD); elsewhere than Linux, trust the variable.
+    private static bool JemallocLoaded()
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            try
+            {
+                return File.ReadLines("/proc/self/maps").Any(l => l.Contains("libjemalloc", StringComparison.Ordinal));
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return (Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "").Contains("jemalloc", StringComparison.Ordinal);
     }
 }

@@ -70,9 +70,11 @@ internal static class Backgrounds
         using (var sand = Fill(new SKColor(238, 214, 156))) c.DrawRect(0, shore, 64, 64 - shore, sand);
         using (var foam = Stroke(new SKColor(250, 250, 245), 1.1f))
         {
-            using var path = new SKPath();
-            path.MoveTo(0, shore);
-            for (float x = 0; x < 64; x += 8) path.QuadTo(x + 4, shore + 1.6f, x + 8, shore);
+            using var path = BuildPath(b =>
+            {
+                b.MoveTo(0, shore);
+                for (float x = 0; x < 64; x += 8) b.QuadTo(x + 4, shore + 1.6f, x + 8, shore);
+            });
             c.DrawPath(path, foam);
         }
         using var pebble = Fill(new SKColor(205, 180, 125));
@@ -111,22 +113,21 @@ internal static class Backgrounds
             for (int i = 0; i < 22; i++) c.DrawCircle(rng.Range(0, 64), rng.Range(0, horizon - 2), rng.Range(0.35f, 0.75f), star);
         // Crescent moon: a disc minus an offset disc.
         float mx = rng.Range(8, 56), my = rng.Range(5, 13);
-        using (var disc = new SKPath())
-        using (var bite = new SKPath())
+        using (var disc = BuildPath(b => b.AddCircle(mx, my, 4.5f)))
+        using (var bite = BuildPath(b => b.AddCircle(mx + 2.2f, my - 1.2f, 4f)))
         {
-            disc.AddCircle(mx, my, 4.5f);
-            bite.AddCircle(mx + 2.2f, my - 1.2f, 4f);
             using var moon = disc.Op(bite, SKPathOp.Difference);
             using var moonPaint = Fill(new SKColor(250, 240, 180));
             if (moon != null) c.DrawPath(moon, moonPaint);
         }
         using (var hill = Fill(new SKColor(22, 30, 56)))
         {
-            using var path = new SKPath();
-            path.MoveTo(0, horizon);
-            path.QuadTo(rng.Range(10, 30), horizon - rng.Range(2, 6), 32, horizon);
-            path.QuadTo(rng.Range(34, 54), horizon - rng.Range(2, 6), 64, horizon);
-            path.LineTo(64, 64); path.LineTo(0, 64); path.Close();
+            using var b = new SKPathBuilder();
+            b.MoveTo(0, horizon);
+            b.QuadTo(rng.Range(10, 30), horizon - rng.Range(2, 6), 32, horizon);
+            b.QuadTo(rng.Range(34, 54), horizon - rng.Range(2, 6), 64, horizon);
+            b.LineTo(64, 64); b.LineTo(0, 64); b.Close();
+            using var path = b.Detach();
             c.DrawPath(path, hill);
         }
         using var grass = Stroke(new SKColor(40, 52, 86), 0.6f);
@@ -170,19 +171,21 @@ internal static class Backgrounds
         using (var sun = Fill(new SKColor(255, 250, 210))) c.DrawCircle(rng.Range(8, 56), rng.Range(5, horizon - 8), 5f, sun);
         using (var far = Fill(new SKColor(214, 140, 70)))
         {
-            using var path = new SKPath();
-            path.MoveTo(0, horizon + 2);
-            path.QuadTo(rng.Range(8, 24), horizon - rng.Range(3, 7), 32, horizon + 1);
-            path.QuadTo(rng.Range(40, 56), horizon - rng.Range(3, 7), 64, horizon + 2);
-            path.LineTo(64, 64); path.LineTo(0, 64); path.Close();
+            using var b = new SKPathBuilder();
+            b.MoveTo(0, horizon + 2);
+            b.QuadTo(rng.Range(8, 24), horizon - rng.Range(3, 7), 32, horizon + 1);
+            b.QuadTo(rng.Range(40, 56), horizon - rng.Range(3, 7), 64, horizon + 2);
+            b.LineTo(64, 64); b.LineTo(0, 64); b.Close();
+            using var path = b.Detach();
             c.DrawPath(path, far);
         }
         using (var near = Fill(new SKColor(234, 180, 100)))
         {
-            using var path = new SKPath();
-            path.MoveTo(0, horizon + 8);
-            path.QuadTo(rng.Range(16, 48), horizon + rng.Range(2, 5), 64, horizon + 9);
-            path.LineTo(64, 64); path.LineTo(0, 64); path.Close();
+            using var b = new SKPathBuilder();
+            b.MoveTo(0, horizon + 8);
+            b.QuadTo(rng.Range(16, 48), horizon + rng.Range(2, 5), 64, horizon + 9);
+            b.LineTo(64, 64); b.LineTo(0, 64); b.Close();
+            using var path = b.Detach();
             c.DrawPath(path, near);
         }
         // A cactus on one side, away from the centre.
@@ -200,9 +203,11 @@ internal static class Backgrounds
         for (int i = 0; i < 7; i++)
         {
             float x = rng.Range(-4, 56), y = rng.Range(horizon + 12, 63);
-            using var path = new SKPath();
-            path.MoveTo(x, y);
-            path.QuadTo(x + 4, y - 1.2f, x + 8, y);
+            using var path = BuildPath(b =>
+            {
+                b.MoveTo(x, y);
+                b.QuadTo(x + 4, y - 1.2f, x + 8, y);
+            });
             c.DrawPath(path, ripple);
         }
     }
@@ -227,12 +232,19 @@ internal static class Backgrounds
     internal static SKPaint Stroke(SKColor color, float width) =>
         new() { Color = color, IsAntialias = true, Style = SKPaintStyle.Stroke, StrokeWidth = width, StrokeCap = SKStrokeCap.Round, StrokeJoin = SKStrokeJoin.Round };
 
-    internal static SKPath Poly(params float[] xy)
+    /// <summary>A closed polygon through the points (x0, y0, x1, y1, …).</summary>
+    internal static SKPath Poly(params float[] xy) => BuildPath(b =>
     {
-        var path = new SKPath();
-        path.MoveTo(xy[0], xy[1]);
-        for (int i = 2; i < xy.Length; i += 2) path.LineTo(xy[i], xy[i + 1]);
-        path.Close();
-        return path;
+        b.MoveTo(xy[0], xy[1]);
+        for (int i = 2; i < xy.Length; i += 2) b.LineTo(xy[i], xy[i + 1]);
+        b.Close();
+    });
+
+    /// <summary>A new path made by <paramref name="build"/> (SkiaSharp 4 paths are built with <see cref="SKPathBuilder"/>; the caller owns the result).</summary>
+    internal static SKPath BuildPath(Action<SKPathBuilder> build)
+    {
+        using var builder = new SKPathBuilder();
+        build(builder);
+        return builder.Detach();
     }
 }

@@ -39,7 +39,7 @@ public static class SceneRenderer
             SubjectPainter.Draw(canvas, subject, spec.Subject, spec.Placement, spec.Context);
             canvas.Save();
             canvas.ResetMatrix();
-            canvas.DrawBitmap(layer, 0, 0);
+            canvas.DrawBitmap(layer, 0, 0, SKSamplingOptions.Default);   // pixel-aligned copy: the sampling is never used
             canvas.Restore();
             Backgrounds.DrawForeground(canvas, spec.Context, background);
         }

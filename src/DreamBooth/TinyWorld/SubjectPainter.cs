@@ -112,9 +112,11 @@ internal static class SubjectPainter
             f.Add(Limb(x, bottom - 3, 0, 3.6f, s));
         var head = new SKPoint(front + 3.5f, top - 3.5f);
         float headR = 6f + d.Range(-0.4f, 0.4f), snout = 7f + d.Range(-0.8f, 0.8f);
-        var headPath = new SKPath();
-        headPath.AddCircle(head.X, head.Y, headR);
-        headPath.AddRoundRect(new SKRect(head.X + 1.5f, head.Y - 0.5f, head.X + 1.5f + snout, head.Y + 5f), 2.4f, 2.4f);
+        var headPath = BuildPath(b =>
+        {
+            b.AddCircle(head.X, head.Y, headR);
+            b.AddRoundRect(new SKRect(head.X + 1.5f, head.Y - 0.5f, head.X + 1.5f + snout, head.Y + 5f), 2.4f, 2.4f);
+        });
         Rotate(headPath, tilt, head);
         f.Add(headPath);
         f.Add(Tube(new[] { new SKPoint(back + 1.5f, top + 3), new SKPoint(back - 4, top - 1 - pose * 4), new SKPoint(back - 6, top - 6 - pose * 4) }, 3.2f));
@@ -126,8 +128,7 @@ internal static class SubjectPainter
             c.Save();
             c.RotateDegrees(tilt, head.X, head.Y);
             // A floppy ear hanging behind the eye, in a darker shade of the body colour.
-            using var ear = new SKPath();
-            ear.AddOval(new SKRect(head.X - 4.6f, head.Y - 3.6f, head.X - 0.2f, head.Y + 6.2f));
+            using var ear = BuildPath(b => b.AddOval(new SKRect(head.X - 4.6f, head.Y - 3.6f, head.X - 0.2f, head.Y + 6.2f)));
             Rotate(ear, 18, new SKPoint(head.X - 2.4f, head.Y - 3f));
             using (var earFill = Fill(WorldPalette.Shade(WorldPalette.Rgb(a.Color), a.Color == WorldColor.Black ? 1.6f : 0.72f))) c.DrawPath(ear, earFill);
             using (var earLine = Stroke(outline, 0.8f)) c.DrawPath(ear, earLine);
@@ -150,15 +151,16 @@ internal static class SubjectPainter
             f.Add(Limb(x, bottom - 3, 0, 2.7f, s));
         var head = new SKPoint(front + 3.2f, top - 3.2f);
         float r = 5.6f + d.Range(-0.3f, 0.3f);
-        var headPath = new SKPath();
-        headPath.AddCircle(head.X, head.Y, r);
+        SKPath headPath;
         using (var ear1 = Poly(head.X - 5.2f, head.Y - 1.5f, head.X - 3.8f, head.Y - 10f, head.X + 0.2f, head.Y - 4.5f))
         using (var ear2 = Poly(head.X - 0.5f, head.Y - 5f, head.X + 3.8f, head.Y - 10.2f, head.X + 5.2f, head.Y - 2f))
-        {
-            headPath.AddPath(ear1);
-            headPath.AddPath(ear2);
-        }
-        headPath.FillType = SKPathFillType.Winding;
+            headPath = BuildPath(b =>
+            {
+                b.AddCircle(head.X, head.Y, r);
+                b.AddPath(ear1);
+                b.AddPath(ear2);
+                b.FillType = SKPathFillType.Winding;
+            });
         Rotate(headPath, tilt, head);
         var simplified = headPath.Op(new SKPath(), SKPathOp.Union) ?? headPath;
         if (!ReferenceEquals(simplified, headPath)) headPath.Dispose();
@@ -190,21 +192,21 @@ internal static class SubjectPainter
     {
         var f = new Figure();
         float cx = -1f, cy = -13.5f, rx = 10.5f + d.Range(-0.5f, 0.5f), ry = 8.5f, tilt = (pose - 0.5f) * 10f;
-        var bodyPath = new SKPath();
-        bodyPath.AddOval(new SKRect(cx - rx, cy - ry, cx + rx, cy + ry));
+        var bodyPath = BuildPath(b => b.AddOval(new SKRect(cx - rx, cy - ry, cx + rx, cy + ry)));
         Rotate(bodyPath, -12, new SKPoint(cx, cy));
         f.Add(bodyPath, patterned: true);
         var head = new SKPoint(cx + 8.5f, cy - 8.5f);
-        var headPath = new SKPath();
-        headPath.AddCircle(head.X, head.Y, 5.6f);
+        using var headBuilder = new SKPathBuilder();
+        headBuilder.AddCircle(head.X, head.Y, 5.6f);
         if (a.Variant == 1)                                          // variant 1: a crest of three feathers
             for (int i = 0; i < 3; i++)
             {
                 float ang = (-120 + i * 22) * MathF.PI / 180;
                 var b = new SKPoint(head.X + 4.6f * MathF.Cos(ang), head.Y + 4.6f * MathF.Sin(ang));
                 using var feather = Poly(b.X - 1.3f, b.Y + 0.6f, b.X + 3.8f * MathF.Cos(ang - 0.5f), b.Y + 5.5f * MathF.Sin(ang - 0.4f), b.X + 1.3f, b.Y - 0.2f);
-                headPath.AddPath(feather);
+                headBuilder.AddPath(feather);
             }
+        var headPath = headBuilder.Detach();
         Rotate(headPath, tilt, head);
         var simplified = headPath.Op(new SKPath(), SKPathOp.Union) ?? headPath;
         if (!ReferenceEquals(simplified, headPath)) headPath.Dispose();
@@ -227,8 +229,7 @@ internal static class SubjectPainter
         f.Details.Add(c =>
         {
             // The wing: an outlined oval over the patterned body, raised or lowered with the pose.
-            using var wing = new SKPath();
-            wing.AddOval(new SKRect(cx - 8.5f, cy - 4f, cx + 4.5f, cy + 3.5f));
+            using var wing = BuildPath(b => b.AddOval(new SKRect(cx - 8.5f, cy - 4f, cx + 4.5f, cy + 3.5f)));
             Rotate(wing, wingAngle, new SKPoint(cx + 3, cy - 1));
             using (var wingShade = Fill(new SKColor(0, 0, 0, 40))) c.DrawPath(wing, wingShade);
             using (var wingLine = Stroke(outline, 0.9f)) c.DrawPath(wing, wingLine);
@@ -294,14 +295,12 @@ internal static class SubjectPainter
         var f = new Figure();
         float w = 10f + d.Range(-0.5f, 0.5f), h = a.Variant == 0 ? 25f : 22f, lift = a.Variant == 0 ? 0f : 2.5f;
         float tilt = (pose - 0.5f) * 8f;
-        var body = new SKPath();
-        body.AddRoundRect(new SKRoundRect(new SKRect(-w, -h - lift, w, -lift), 4f, 4f));
+        var body = BuildPath(b => b.AddRoundRect(new SKRoundRect(new SKRect(-w, -h - lift, w, -lift), 4f, 4f)));
         Rotate(body, tilt, new SKPoint(0, -lift));
         f.Add(body, patterned: true);
-        using (var handle = new SKPath())
+        using (var handle = BuildPath(b => b.AddOval(new SKRect(w - 4f, -h * 0.78f - lift, w + 6.5f, -h * 0.22f - lift))))
         using (var handleStroke = new SKPaint { Style = SKPaintStyle.Stroke, StrokeWidth = 3.4f })
         {
-            handle.AddOval(new SKRect(w - 4f, -h * 0.78f - lift, w + 6.5f, -h * 0.22f - lift));
             var ring = handleStroke.GetFillPath(handle);
             Rotate(ring, tilt, new SKPoint(0, -lift));
             f.Add(ring);
@@ -334,15 +333,13 @@ internal static class SubjectPainter
     {
         var f = new Figure();
         float w = 11f + d.Range(-0.5f, 0.5f), h = 30f, tilt = (pose - 0.5f) * 8f;
-        var body = new SKPath();
-        body.AddRoundRect(new SKRoundRect(new SKRect(-w, -h, w, -0.5f), 7f, 7f));
+        var body = BuildPath(b => b.AddRoundRect(new SKRoundRect(new SKRect(-w, -h, w, -0.5f), 7f, 7f)));
         Rotate(body, tilt, new SKPoint(0, 0));
         f.Add(body, patterned: true);
         // Top carry loop.
-        using (var loop = new SKPath())
+        using (var loop = BuildPath(b => b.AddArc(new SKRect(-4f, -h - 4.5f, 4f, -h + 3.5f), 180, 180)))
         using (var loopStroke = new SKPaint { Style = SKPaintStyle.Stroke, StrokeWidth = 2.2f })
         {
-            loop.AddArc(new SKRect(-4f, -h - 4.5f, 4f, -h + 3.5f), 180, 180);
             var ring = loopStroke.GetFillPath(loop);
             Rotate(ring, tilt, new SKPoint(0, 0));
             f.Add(ring);
@@ -351,8 +348,7 @@ internal static class SubjectPainter
         var pockets = a.Variant == 0 ? new[] { new SKRect(-w + 3f, -15f, w - 3f, -3.5f) } : new[] { new SKRect(-w + 3f, -15f, w - 3f, -3.5f), new SKRect(-w + 3f, -h + 4f, w - 3f, -18.5f) };
         foreach (var r in pockets)
         {
-            var patch = new SKPath();
-            patch.AddRoundRect(r, 3f, 3f);
+            var patch = BuildPath(b => b.AddRoundRect(r, 3f, 3f));
             Rotate(patch, tilt, new SKPoint(0, 0));
             f.PlainPatches.Add(patch);
         }
@@ -387,8 +383,7 @@ internal static class SubjectPainter
             }
             else
             {
-                using var arc = new SKPath();
-                arc.AddArc(new SKRect(-w + 2, -h + 2, w - 2, -h + 14), 200, 140);
+                using var arc = BuildPath(b => b.AddArc(new SKRect(-w + 2, -h + 2, w - 2, -h + 14), 200, 140));
                 c.DrawPath(arc, zip);
             }
             c.Restore();
@@ -474,12 +469,13 @@ internal static class SubjectPainter
             }
             case Marking.Heart:
             {
-                var p = new SKPath();
-                p.MoveTo(at.X, at.Y + r * 1.0f);
-                p.CubicTo(at.X - r * 1.5f, at.Y - r * 0.1f, at.X - r * 0.9f, at.Y - r * 1.25f, at.X, at.Y - r * 0.45f);
-                p.CubicTo(at.X + r * 0.9f, at.Y - r * 1.25f, at.X + r * 1.5f, at.Y - r * 0.1f, at.X, at.Y + r * 1.0f);
-                p.Close();
-                return p;
+                return BuildPath(p =>
+                {
+                    p.MoveTo(at.X, at.Y + r * 1.0f);
+                    p.CubicTo(at.X - r * 1.5f, at.Y - r * 0.1f, at.X - r * 0.9f, at.Y - r * 1.25f, at.X, at.Y - r * 0.45f);
+                    p.CubicTo(at.X + r * 0.9f, at.Y - r * 1.25f, at.X + r * 1.5f, at.Y - r * 0.1f, at.X, at.Y + r * 1.0f);
+                    p.Close();
+                });
             }
             default:
                 throw new ArgumentOutOfRangeException(nameof(m), m, "no symbol");
@@ -490,16 +486,13 @@ internal static class SubjectPainter
 
     private static SKPath RRect(float l, float t, float r, float b, float radius)
     {
-        var p = new SKPath();
-        p.AddRoundRect(new SKRect(l, t, r, b), radius, radius);
-        return p;
+        return BuildPath(p => p.AddRoundRect(new SKRect(l, t, r, b), radius, radius));
     }
 
     /// <summary>A leg: a rounded bar from (x, top) down to y = bottom, swung by <paramref name="angle"/> degrees about its top.</summary>
     private static SKPath Limb(float x, float top, float bottom, float width, float angle)
     {
-        var p = new SKPath();
-        p.AddRoundRect(new SKRect(x - width / 2, top, x + width / 2, bottom), width / 2.2f, width / 2.2f);
+        var p = BuildPath(b => b.AddRoundRect(new SKRect(x - width / 2, top, x + width / 2, bottom), width / 2.2f, width / 2.2f));
         Rotate(p, angle, new SKPoint(x, top));
         return p;
     }
@@ -507,11 +500,13 @@ internal static class SubjectPainter
     /// <summary>A round-capped tube along a polyline / cubic (4 points) / quadratic (3 points) curve.</summary>
     private static SKPath Tube(SKPoint[] pts, float width)
     {
-        using var spine = new SKPath();
-        spine.MoveTo(pts[0]);
-        if (pts.Length == 4) spine.CubicTo(pts[1], pts[2], pts[3]);
-        else if (pts.Length == 3) spine.QuadTo(pts[1], pts[2]);
-        else for (int i = 1; i < pts.Length; i++) spine.LineTo(pts[i]);
+        using var spine = BuildPath(b =>
+        {
+            b.MoveTo(pts[0]);
+            if (pts.Length == 4) b.CubicTo(pts[1], pts[2], pts[3]);
+            else if (pts.Length == 3) b.QuadTo(pts[1], pts[2]);
+            else for (int i = 1; i < pts.Length; i++) b.LineTo(pts[i]);
+        });
         using var paint = new SKPaint { Style = SKPaintStyle.Stroke, StrokeWidth = width, StrokeCap = SKStrokeCap.Round, StrokeJoin = SKStrokeJoin.Round };
         return paint.GetFillPath(spine);
     }

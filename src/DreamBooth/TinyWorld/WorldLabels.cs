@@ -1,6 +1,6 @@
 namespace DreamBooth.TinyWorld;
 
-/// <summary>The subject classes of the tiny world; their nouns are <see cref="WorldLabels.Noun"/>.</summary>
+/// <summary>The subject classes of the tiny world; their nouns are <see cref="WorldLabels.Noun(SubjectClass)"/>.</summary>
 public enum SubjectClass { Dog, Cat, Bird, Car, Cup, Backpack }
 
 /// <summary>Body, pattern and marking colours.</summary>

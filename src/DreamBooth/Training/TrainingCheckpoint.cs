@@ -74,10 +74,13 @@ public static class TrainingCheckpoint
             DirectorySync.Flush(outputDir);
             return final;
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException || AtomicFile.IsDiskFull(e) || e is DreamBoothException { InnerException: { } inner } && AtomicFile.IsDiskFull(inner))
         {
+            // Disk full (ENOSPC), file size limit (EFBIG) or another write error, raw or already reported by AtomicFile
+            // for a file inside the temporary folder: report it for the checkpoint, which is what the user knows.
             TryDelete(temp);
-            throw new DreamBoothException($"{final}: could not write the checkpoint ({e.Message}); earlier checkpoints are intact");
+            string reason = AtomicFile.IsDiskFull(e) || e is DreamBoothException ? "disk full or file size limit reached" : e.Message;
+            throw new DreamBoothException($"{final}: could not write the checkpoint ({reason}); earlier checkpoints are intact", e);
         }
         catch
         {

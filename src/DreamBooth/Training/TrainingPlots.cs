@@ -37,14 +37,15 @@ public static class TrainingPlots
 
             void Curve(IEnumerable<(double Step, double Value)> values, SKColor color, float strokeWidth)
             {
-                using var path = new SKPath();
+                using var builder = new SKPathBuilder();
                 bool first = true;
                 foreach (var (s, v) in values)
                 {
-                    if (first) path.MoveTo(X(s), Y(v));
-                    else path.LineTo(X(s), Y(v));
+                    if (first) builder.MoveTo(X(s), Y(v));
+                    else builder.LineTo(X(s), Y(v));
                     first = false;
                 }
+                using var path = builder.Detach();
                 using var paint = new SKPaint { Color = color, IsAntialias = true, Style = SKPaintStyle.Stroke, StrokeWidth = strokeWidth };
                 canvas.DrawPath(path, paint);
             }

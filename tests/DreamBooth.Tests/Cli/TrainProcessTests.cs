@@ -12,7 +12,8 @@ namespace DreamBooth.Tests.Cli;
 /// <summary>
 /// The CLI as a separate process, stopped from outside: Ctrl-C (SIGINT) saves a checkpoint and exits with 130; SIGKILL
 /// at random moments (also in the middle of writing a checkpoint) never leaves a broken checkpoint, and the run resumed
-/// after every kill ends with exactly the weights of an uninterrupted run.
+/// after every kill ends with exactly the weights of an uninterrupted run; a full disk while writing a checkpoint ends the
+/// run with a one-line error and leaves the previous checkpoint intact and resumable.
 /// </summary>
 public class TrainProcessTests(ITestOutputHelper output)
 {
@@ -51,6 +52,26 @@ public class TrainProcessTests(ITestOutputHelper output)
         using var p = Start(args);
         p.WaitForExit();
         return p.ExitCode;
+    }
+
+    /// <summary>
+    /// Runs the CLI under a file-size limit of <paramref name="limitKiB"/> KiB (RLIMIT_FSIZE, bash's <c>ulimit -f</c>),
+    /// with SIGXFSZ ignored so that a write past the limit fails with EFBIG, as on a full disk, instead of killing the process.
+    /// W^X is off for that process: the runtime backs its executable memory with a memfd, which the limit would also cap
+    /// (CoreCLR then fails to start or aborts in the JIT).
+    /// </summary>
+    private static (int ExitCode, string Stderr) RunWithFileSizeLimit(long limitKiB, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo("bash") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["DOTNET_EnableWriteXorExecute"] = "0";
+        foreach (var a in new[] { "-c", "trap '' XFSZ; ulimit -f \"$1\"; shift; exec dotnet \"$@\"", "bash", limitKiB.ToString(), CliDll }.Concat(args))
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.WaitForExit();
+        stdout.Wait();
+        return (p.ExitCode, stderr.Result.Replace("\r", ""));
     }
 
     private static Dictionary<string, TorchSharp.torch.Tensor> Weights(string outputDir) =>
@@ -122,6 +143,57 @@ public class TrainProcessTests(ITestOutputHelper output)
         if (!File.Exists(Path.Combine(outputDir, "model_index.json")))
             RunToEnd(Args(dir.Path, outputDir, steps).Concat(["--resume-from-checkpoint", "latest"])).Should().Be(0);
 
+        var actual = Weights(outputDir);
+        foreach (var (name, t) in expected) Training.TensorEquality.Equal(actual[name], t).Should().BeTrue(name);
+    }
+
+    [Fact]
+    [Trait("Category", "EndToEnd")]
+    public void A_full_disk_while_writing_a_checkpoint_is_a_clear_error_and_the_previous_checkpoint_stays_intact_and_resumable()
+    {
+        using var dir = new TempDir();
+        Prepare(dir.Path);
+        const int first = 2, steps = 4;
+        var reference = Path.Combine(dir.Path, "reference");
+        RunToEnd(Args(dir.Path, reference, steps, checkpointingSteps: first)).Should().Be(0);
+        var expected = Weights(reference);
+
+        // 1. The run writes its first checkpoint (it ends there; step counts may change on resume).
+        var outputDir = Path.Combine(dir.Path, "out");
+        RunToEnd(Args(dir.Path, outputDir, first, checkpointingSteps: first)).Should().Be(0);
+        var (firstStep, firstPath) = TrainingCheckpoint.List(outputDir).Should().ContainSingle().Subject;
+        firstStep.Should().Be(first);
+        var firstFiles = Corpus.Snapshot.Of(firstPath);
+        long largest = Directory.GetFiles(firstPath).Max(f => new FileInfo(f).Length);
+
+        // 2. It continues under a file-size limit of half the first checkpoint's largest file: the second checkpoint's
+        //    write fails part-way, as on a full disk. The logs and everything else the run writes before are smaller.
+        long limitKiB = largest / 2 / 1024;
+        limitKiB.Should().BeGreaterThan(0);
+        var (exit, stderr) = RunWithFileSizeLimit(limitKiB, [.. Args(dir.Path, outputDir, steps, checkpointingSteps: first), "--resume-from-checkpoint", "latest"]);
+        output.WriteLine($"largest checkpoint file {largest} bytes, limit {limitKiB} KiB, exit {exit}; stderr:\n{stderr}");
+        exit.Should().NotBe(0);
+        var errors = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.Contains("error", StringComparison.OrdinalIgnoreCase)).ToList();
+        var error = errors.Should().ContainSingle("the failure is reported in one line").Subject;
+        error.Should().StartWith("error: ")
+            .And.Contain(Path.Combine(outputDir, TrainingCheckpoint.Prefix + steps))
+            .And.Contain("could not write the checkpoint")
+            .And.Contain("disk full or file size limit reached")
+            .And.Contain("earlier checkpoints are intact");
+
+        // 3. Nothing half-written counts as a checkpoint, the temporary folder is gone, the first checkpoint is unchanged.
+        TrainingCheckpoint.List(outputDir).Should().Equal([(firstStep, firstPath)]);
+        TrainingCheckpoint.Resolve("latest", outputDir).Should().Be(firstPath);
+        Directory.Exists(Path.Combine(outputDir, TrainingCheckpoint.Prefix + steps)).Should().BeFalse();
+        Directory.GetDirectories(outputDir, "." + TrainingCheckpoint.Prefix + "*").Should().BeEmpty();
+        Corpus.Snapshot.Of(firstPath).Should().Equal(firstFiles, "the previous checkpoint must not change");
+        var loaded = TrainingCheckpoint.Load(firstPath);
+        loaded.Step.Should().Be(first);
+        foreach (var t in loaded.Parameters.Values.Concat(loaded.Optimizer.Values).Concat(loaded.Generators.Values)) t.Dispose();
+
+        // 4. With space again, the run resumes from it and ends with exactly the weights of an uninterrupted run.
+        RunToEnd([.. Args(dir.Path, outputDir, steps, checkpointingSteps: first), "--resume-from-checkpoint", "latest"]).Should().Be(0);
+        TrainingCheckpoint.List(outputDir).Select(c => c.Step).Should().Equal(first, steps);
         var actual = Weights(outputDir);
         foreach (var (name, t) in expected) Training.TensorEquality.Equal(actual[name], t).Should().BeTrue(name);
     }

@@ -67,7 +67,7 @@ public class ConfigCorpusTests
     {
         using var dir = new TempDir();
         var unet = Component(dir, "unet", Patch(UnetConfig, key, value));
-        Corpus.Fails(dir, () => UNet2DConditionModel.FromPretrained(unet).Dispose(), [Path.Combine(unet, "config.json"), .. mentions]);
+        Corpus.FailsCase(name, dir, () => UNet2DConditionModel.FromPretrained(unet).Dispose(), [Path.Combine(unet, "config.json"), .. mentions]);
     }
 
     [Fact]
@@ -120,7 +120,7 @@ public class ConfigCorpusTests
     {
         using var dir = new TempDir();
         var unet = Component(dir, "unet", text);
-        Corpus.Fails(dir, () => UNet2DConditionModel.FromPretrained(unet).Dispose(), [Path.Combine(unet, "config.json"), .. mentions]);
+        Corpus.FailsCase(name, dir, () => UNet2DConditionModel.FromPretrained(unet).Dispose(), [Path.Combine(unet, "config.json"), .. mentions]);
     }
 
     [Fact]
@@ -193,6 +193,6 @@ public class ConfigCorpusTests
     {
         using var dir = new TempDir();
         var scheduler = Component(dir, "scheduler", json, "scheduler_config.json");
-        Corpus.Fails(dir, () => SchedulerFactory.FromPretrained(scheduler).Dispose(), [Path.Combine(scheduler, "scheduler_config.json"), .. mentions]);
+        Corpus.FailsCase(name, dir, () => SchedulerFactory.FromPretrained(scheduler).Dispose(), [Path.Combine(scheduler, "scheduler_config.json"), .. mentions]);
     }
 }

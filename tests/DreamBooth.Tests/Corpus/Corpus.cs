@@ -15,12 +15,16 @@ namespace DreamBooth.Tests.Corpus;
 internal static class Corpus
 {
     /// <summary>Runs <paramref name="act"/> on the files in <paramref name="dir"/> and checks the failure and the untouched folder.</summary>
-    public static string Fails(TempDir dir, Action act, params string[] mentions)
+    public static string Fails(TempDir dir, Action act, params string[] mentions) => FailsCase("", dir, act, mentions);
+
+    /// <summary>As <see cref="Fails"/> for one row of a case table: every failed assertion names <paramref name="caseName"/>.</summary>
+    public static string FailsCase(string caseName, TempDir dir, Action act, params string[] mentions)
     {
+        var label = caseName.Length == 0 ? "" : $"[{caseName}] ";
         var before = Snapshot.Of(dir.Path);
-        var message = act.Should().Throw<DreamBoothException>().Which.Message;
-        CheckMessage(message, mentions);
-        Snapshot.Of(dir.Path).Should().Equal(before, "a failed load must not write or change any file");
+        var message = act.Should().Throw<DreamBoothException>(label + "it is bad input").Which.Message;
+        CheckMessage(message, mentions, label);
+        Snapshot.Of(dir.Path).Should().Equal(before, label + "a failed load must not write or change any file");
         return message;
     }
 
@@ -33,7 +37,7 @@ internal static class Corpus
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         lines.Should().HaveCount(1, "the CLI reports bad input in one line");
         lines[0].Should().StartWith("error: ");
-        CheckMessage(lines[0], mentions);
+        CheckMessage(lines[0], mentions, "");
         Snapshot.Of(dir.Path).Should().Equal(before, "a failed command must not write or change any file");
         return lines[0];
     }
@@ -55,11 +59,11 @@ internal static class Corpus
         }
     }
 
-    private static void CheckMessage(string message, string[] mentions)
+    private static void CheckMessage(string message, string[] mentions, string label)
     {
-        message.Should().NotContain("\n").And.NotContain("\r");
-        message.Length.Should().BeLessThan(2000, "one readable line");
-        foreach (var m in mentions) message.Should().Contain(m);
+        message.Should().NotContain("\n", label + "the error is one line").And.NotContain("\r", label + "the error is one line");
+        message.Length.Should().BeLessThan(2000, label + "one readable line");
+        foreach (var m in mentions) message.Should().Contain(m, label + "the error names the culprit");
     }
 }
 

@@ -52,7 +52,7 @@ public class TokenizerCorpusTests
             if (content == "<delete>") File.Delete(Path.Combine(f, file));
             else File.WriteAllText(Path.Combine(f, file), content);
         });
-        Corpus.Fails(dir, Load(folder), [folder, .. mentions]);
+        Corpus.FailsCase(name, dir, Load(folder), [folder, .. mentions]);
     }
 
     [Theory]

@@ -114,7 +114,7 @@ public class WeightsCorpusTests
         var folder = Folder(dir);
         dir.Raw("text_encoder/model.safetensors", header, new byte[dataBytes]);
         var allocated = new Allocated();
-        Corpus.Fails(dir, allocated.Measure(Load(folder)), WeightsFile(folder), "not a valid safetensors file", mention);
+        Corpus.FailsCase(name, dir, allocated.Measure(Load(folder)), WeightsFile(folder), "not a valid safetensors file", mention);
         allocated.Bytes.Should().BeLessThan(16 << 20, name + " must be rejected before allocating");
     }
 

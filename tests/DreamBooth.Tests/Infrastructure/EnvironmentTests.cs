@@ -9,6 +9,8 @@ public class EnvironmentTests
     public void Tests_run_with_the_allocator_fix_from_the_run_settings()
     {
         (Environment.GetEnvironmentVariable("GLIBC_TUNABLES") ?? "").Should().Contain("glibc.malloc.hugetlb=1");
+        DreamBooth.Runtime.AllocatorSetup.EffectiveAllocator().Should().NotBeNull();
+        Environment.GetEnvironmentVariable("OMP_WAIT_POLICY").Should().Be("PASSIVE", "idle OpenMP threads must not spin on the shared cores");
     }
 
     [Fact]

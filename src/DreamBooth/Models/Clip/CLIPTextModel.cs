@@ -11,7 +11,7 @@ public sealed class CLIPTextModel : nn.Module<Tensor, CLIPTextOutput>
 {
     public readonly CLIPTextTransformer text_model;
 
-    /// <summary>Builds a randomly initialized model; use <see cref="FromPretrained"/> to load a checkpoint.</summary>
+    /// <summary>Builds a randomly initialized model; use <see cref="FromPretrained(string, ScalarType?)"/> to load a checkpoint.</summary>
     public CLIPTextModel(CLIPTextConfig config) : base(nameof(CLIPTextModel))
     {
         text_model = new CLIPTextTransformer(config);

@@ -13,7 +13,7 @@ public sealed class CLIPTextModelWithProjection : nn.Module<Tensor, CLIPTextOutp
     public readonly CLIPTextTransformer text_model;
     public readonly Linear text_projection;
 
-    /// <summary>Builds a randomly initialized model; use <see cref="FromPretrained"/> to load a checkpoint.</summary>
+    /// <summary>Builds a randomly initialized model; use <see cref="FromPretrained(string, ScalarType?)"/> to load a checkpoint.</summary>
     public CLIPTextModelWithProjection(CLIPTextConfig config) : base(nameof(CLIPTextModelWithProjection))
     {
         text_model = new CLIPTextTransformer(config);
@@ -44,7 +44,7 @@ public sealed class CLIPTextModelWithProjection : nn.Module<Tensor, CLIPTextOutp
 
     /// <summary>
     /// Loads <c>config.json</c> and <c>model.safetensors</c> from a <c>text_encoder_2/</c>-style folder (see
-    /// <see cref="CLIPTextModel.FromPretrained"/>).
+    /// <see cref="CLIPTextModel.FromPretrained(string, ScalarType?)"/>).
     /// </summary>
     public static CLIPTextModelWithProjection FromPretrained(string componentDir, ScalarType? dtype = null) =>
         FromPretrained(ModelComponent.Open(componentDir), dtype);

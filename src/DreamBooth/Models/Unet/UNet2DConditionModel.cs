@@ -32,7 +32,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     /// <summary>The configuration the model was built from.</summary>
     public UNet2DConditionConfig Config { get; }
 
-    /// <summary>Builds a randomly initialized model; <see cref="FromPretrained"/> also loads weights.</summary>
+    /// <summary>Builds a randomly initialized model; <see cref="FromPretrained(string, ScalarType?)"/> also loads weights.</summary>
     public UNet2DConditionModel(UNet2DConditionConfig config) : base(nameof(UNet2DConditionModel))
     {
         config.Validate(nameof(UNet2DConditionConfig));

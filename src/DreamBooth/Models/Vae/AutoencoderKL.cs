@@ -34,7 +34,7 @@ public sealed partial class AutoencoderKL : nn.Module<Tensor, Tensor>
     /// <summary>Latent shift from the config, when present (subtracted before scaling).</summary>
     public double? ShiftFactor => Config.ShiftFactor;
 
-    /// <summary>Builds a randomly initialized model; <see cref="FromPretrained"/> also loads weights.</summary>
+    /// <summary>Builds a randomly initialized model; <see cref="FromPretrained(string, ScalarType?)"/> also loads weights.</summary>
     public AutoencoderKL(AutoencoderKLConfig config) : base(nameof(AutoencoderKL))
     {
         config.Validate(nameof(AutoencoderKLConfig));

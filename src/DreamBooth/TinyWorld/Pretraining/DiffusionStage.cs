@@ -127,7 +127,7 @@ internal sealed class DiffusionStage : IDisposable
         return ema.Shadow.ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope(), StringComparer.Ordinal);
     }
 
-    /// <summary>Wall and CPU seconds of the whole stage (all sessions), set when <see cref="Run"/> returns.</summary>
+    /// <summary>Wall and CPU seconds of the whole stage (all sessions), set when <see cref="Run()"/> returns.</summary>
     public (double Wall, double Cpu) StageSeconds { get; private set; }
 
     /// <summary>The captions of one step: each item's caption re-drawn for its epoch, or "" with probability caption_dropout.</summary>

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace DreamBooth.Training.Lora;
 
-/// <summary>How many layers <see cref="LoraWeights.Apply"/> changed.</summary>
+/// <summary>How many layers <see cref="LoraWeights.Apply(UNet2DConditionModel, CLIPTextModel, LoraFile, double)"/> changed.</summary>
 /// <param name="UnetLayers">UNet layers merged.</param>
 /// <param name="TextEncoderLayers">Text encoder layers merged.</param>
 /// <param name="Format">The key layout the file used (<see cref="LoraFile.Format"/>).</param>
@@ -70,6 +70,18 @@ public static class LoraWeights
     {
         if (double.IsNaN(scale) || double.IsInfinity(scale)) throw new DreamBoothException($"--lora-scale: {scale} is not a finite number");
         using var file = LoraFile.Read(path);
+        return Apply(unet, textEncoder, file, scale);
+    }
+
+    /// <summary>
+    /// Merges an already read LoRA file into the models (see <see cref="Apply(UNet2DConditionModel, CLIPTextModel, string, double)"/>),
+    /// e.g. one read before loading the models so that a broken file fails fast. The caller keeps and disposes <paramref name="file"/>.
+    /// </summary>
+    /// <exception cref="DreamBoothException">One line: a module the models do not have, shape mismatch, non-finite scale.</exception>
+    public static LoraApplyResult Apply(UNet2DConditionModel unet, CLIPTextModel? textEncoder, LoraFile file, double scale = 1.0)
+    {
+        if (double.IsNaN(scale) || double.IsInfinity(scale)) throw new DreamBoothException($"--lora-scale: {scale} is not a finite number");
+        string path = file.Path;
         if (textEncoder is null && file.Updates.Any(u => u.Component == LoraAdapters.TextEncoder))
             throw new DreamBoothException($"{path}: has text encoder LoRA weights but no text encoder was given");
 
