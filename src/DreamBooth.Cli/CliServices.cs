@@ -1,3 +1,4 @@
+using DreamBooth.Pipelines;
 using DreamBooth.Training;
 using Spectre.Console.Cli;
 
@@ -8,11 +9,11 @@ namespace DreamBooth.Cli;
 /// ones by default; tests pass others.
 /// </summary>
 /// <param name="Images">Loads training image folders.</param>
-/// <param name="Sampler">Text-to-image over a run's models (class images, validation); null when this build has none.</param>
+/// <param name="Sampler">Text-to-image over a run's models (class images, validation); null when none is available.</param>
 public sealed record CliServices(TrainingImageLoader Images, ImageSamplerFactory? Sampler)
 {
     /// <summary>The production services.</summary>
-    public static CliServices Default { get; } = new(ImageSetImages.Loader, null);
+    public static CliServices Default { get; } = new(ImageSetImages.Loader, PipelineImageSampler.Factory(w => ProgressDisplay.Warn(w)));
 }
 
 /// <summary>

@@ -40,16 +40,21 @@ public sealed record GenerationParameters(string Prompt)
         return sb.ToString();
     }
 
+    private static readonly string[] SettingsKeys = ["Steps", "Sampler", "CFG scale", "Seed", "Size"];
+
     /// <summary>Parses the text block: the first line is the prompt; a "Negative prompt:" line and a settings line are optional.</summary>
     public static GenerationParameters Parse(string text)
     {
         var lines = text.Replace("\r\n", "\n").Split('\n');
         var prompt = new List<string>();
         string? negative = null, settings = null;
-        foreach (var line in lines)
+        for (int i = 0; i < lines.Length; i++)
         {
+            var line = lines[i];
             if (line.StartsWith("Negative prompt:", StringComparison.Ordinal)) negative = line["Negative prompt:".Length..].Trim();
-            else if (line.StartsWith("Steps:", StringComparison.Ordinal)) settings = line;
+            // The settings line: after the prompt, opening with a settings key (A1111 always starts with Steps; a file
+            // written without a step count, e.g. a class image, starts with Seed or Size).
+            else if (i > 0 && SettingsKeys.Any(k => line.StartsWith(k + ": ", StringComparison.Ordinal))) settings = line;
             else if (negative is null && settings is null) prompt.Add(line);
         }
         var p = new GenerationParameters(string.Join("\n", prompt).Trim()) { NegativePrompt = negative };

@@ -46,6 +46,17 @@ public sealed class PngTextTests : IDisposable
         loaded.mul(255).round().allclose(Gradient().mul(255).round(), 0, 0).Should().BeTrue();
     }
 
+    [Theory]
+    [InlineData("a photo of dog", null, 7L, 64)]
+    [InlineData("a photo of dog\non two lines", "ugly", 3L, null)]
+    [InlineData("Seed: in the prompt", null, null, 32)]
+    public void Parameters_without_a_step_count_round_trip(string prompt, string? negative, long? seed, int? size)
+    {
+        // Class images record only prompt, seed and size: the settings line then opens with Seed or Size, not Steps.
+        var parameters = new GenerationParameters(prompt) { NegativePrompt = negative, Seed = seed, Width = size, Height = size };
+        GenerationParameters.Parse(parameters.Format()).Should().BeEquivalentTo(parameters);
+    }
+
     [Fact]
     public void Reads_ztxt_and_compressed_itxt_and_keeps_extra_settings()
     {
