@@ -55,6 +55,9 @@ public static class CliApp
             c.SetApplicationName("dreambooth");
             c.PropagateExceptions();
             c.UseStrictParsing(); // an unknown flag is an error, not an ignored extra argument
+            c.AddCommand<DemoCommand>("demo")
+                .WithDescription("DreamBooth end to end on the embedded tiny model and the subject in samples/: class images, fine-tuning, renders, the paper's metrics.")
+                .WithExample("demo", "--ablate-prior");
             c.AddCommand<InfoCommand>("info").WithDescription("Show versions, threads, allocator and device.");
             c.AddCommand<GenerateCommand>("generate")
                 .WithDescription("Generate images from a prompt with a Stable Diffusion model folder; PNGs carry their parameters.")
