@@ -120,17 +120,18 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         var table = new Table().Title(Markup.Escape(title))
             .AddColumn("case").AddColumn(new TableColumn("s/step").RightAligned()).AddColumn(new TableColumn("GFLOP/step").RightAligned())
             .AddColumn(new TableColumn("GFLOP/s").RightAligned()).AddColumn(new TableColumn("% of peak").RightAligned())
-            .AddColumn(new TableColumn("peak RSS").RightAligned()).AddColumn("what / note");
+            .AddColumn(new TableColumn("peak RSS").RightAligned()).AddColumn("note");
         foreach (var c in r.Cases)
         {
-            string note = c.Status == BenchCaseResult.Ok ? c.Description : $"{c.Status.ToUpperInvariant()}: {c.Reason}";
+            string note = c.Status == BenchCaseResult.Ok ? "" : $"{c.Status.ToUpperInvariant()}: {c.Reason}";
             if (c.Extra is { } extra)
-                note += " (" + string.Join(", ", extra.Select(kv => kv.Key.EndsWith("_bytes", StringComparison.Ordinal)
-                    ? $"{kv.Key[..^6]} {kv.Value / 1e9:0.00} GB" : $"{kv.Key} {kv.Value:0.00}")) + ")";
+                note += string.Join(", ", extra.Select(kv => kv.Key.EndsWith("_bytes", StringComparison.Ordinal)
+                    ? $"{kv.Key[..^6]} {kv.Value / 1e9:0.00} GB" : $"{kv.Key} {kv.Value:0.00}"));
             table.AddRow(Markup.Escape(c.Name), F(c.SecondsPerStep, "0.000"), F(c.GflopPerStep, "0.0"), F(c.EffectiveGflops, "0.0"),
                 F(c.ShareOfPeak * 100, "0"), c.PeakRssBytes is long b ? F(b / 1e9, "0.00") + " GB" : "-", Markup.Escape(note));
         }
         AnsiConsole.Write(table);
+        foreach (var c in r.Cases) AnsiConsole.MarkupLineInterpolated($"  [grey]{c.Name}: {c.Description}[/]");
         AnsiConsole.MarkupLineInterpolated($"peak: fp32 {F(r.PeakGflopsFp32, "0")} GFLOP/s, bf16 {F(r.PeakGflopsBf16, "0")} GFLOP/s (matmul); GFLOP counts convolutions, linear layers and attention (backward 2× forward for trained weights)");
 
         var targets = new Table().Title("targets (issue 6)").AddColumn("target").AddColumn("goal").AddColumn("measured").AddColumn("met");

@@ -43,7 +43,7 @@ public static class BenchTargets
         var drift = ok.GetValueOrDefault(BenchCases.RssDrift)?.Extra;
         double? d = drift is not null && drift.TryGetValue("rss_drift_percent", out var dv) ? dv : null;
         rows.Add(new BenchTarget($"RSS drift over {options.RssDriftSteps} training steps ({BenchCases.RssDrift})", "within ±2 %",
-            d is double x ? S(x) + " %" : "not measured", d is double y && options.RssDriftSteps >= 50 ? Math.Abs(y) <= 2 : null));
+            d is double x ? S(x) + " %" : "not measured", d is double y && comparable && options.RssDriftSteps >= 50 ? Math.Abs(y) <= 2 : null));
         return rows;
     }
 
