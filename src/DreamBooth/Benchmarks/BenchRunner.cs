@@ -228,6 +228,7 @@ public sealed class BenchRunner
         string[] rowPrompts = [InstancePrompt, ClassPrompt];
 
         FlopCounter? counter = FlopCounter.Attach(unet, textEncoder);
+        counter.Training = true;
         var phases = new Dictionary<string, List<double>> { ["data"] = [], ["forward"] = [], ["backward"] = [], ["optimizer"] = [] };
         var samples = new List<double>();
         double? gflop = null, rssStart = null, rssEnd = null;

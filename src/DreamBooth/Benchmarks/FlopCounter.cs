@@ -25,6 +25,12 @@ public sealed class FlopCounter : IDisposable
     /// <summary>Whether calls are counted now (e.g. on during the forward pass, off while backward recomputes).</summary>
     public bool Enabled { get; set; } = true;
 
+    /// <summary>
+    /// Count every layer's backward as in training (input gradient, plus the weight gradient when the weight is trained),
+    /// also where the forward runs without grad (a gradient-checkpointed block's first pass). Off: only where autograd records.
+    /// </summary>
+    public bool Training { get; set; }
+
     /// <summary>FLOPs of the forward passes counted so far.</summary>
     public double ForwardFlops { get; private set; }
 
@@ -48,7 +54,7 @@ public sealed class FlopCounter : IDisposable
     {
         var counter = new FlopCounter();
         foreach (var model in models)
-            foreach (var m in model.modules())
+            foreach (var m in model.modules().Prepend(model).Distinct())
             {
                 switch (m)
                 {
@@ -109,7 +115,7 @@ public sealed class FlopCounter : IDisposable
         ForwardFlops += flops;
         // The input gradient is needed unless nothing before this layer trains (e.g. conv_in); count it whenever a
         // gradient flows at all, as the first layer's share is negligible.
-        if (output.requires_grad || inputNeedsGrad || weightTrained) BackwardFlops += flops + (weightTrained ? flops : 0);
+        if (Training || (is_grad_enabled() && (output.requires_grad || inputNeedsGrad || weightTrained))) BackwardFlops += flops + (weightTrained ? flops : 0);
         OutputBytes += output.NumberOfElements * output.ElementSize;
     }
 
@@ -117,7 +123,7 @@ public sealed class FlopCounter : IDisposable
     {
         if (!Enabled) return;
         ForwardFlops += flops;
-        if (output.requires_grad) BackwardFlops += 2 * flops;
+        if (Training || (is_grad_enabled() && output.requires_grad)) BackwardFlops += 2 * flops;
     }
 
     /// <summary>Removes the hooks.</summary>

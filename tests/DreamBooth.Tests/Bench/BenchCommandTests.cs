@@ -40,7 +40,7 @@ public class BenchCommandTests
         Corpus.Corpus.CliFails(dir, Args(output, "--warmup", "-1"), "--warmup -1");
         Corpus.Corpus.CliFails(dir, Args(output, "--rss-drift-steps", "1"), "--rss-drift-steps 1");
         Corpus.Corpus.CliFails(dir, Args(output, "--cases", "matmul-fp32,bogus"), "unknown case 'bogus'");
-        Corpus.Corpus.CliFails(dir, Args(output, "--resolution", "30"), "--resolution 30");
+        Corpus.Corpus.CliFails(dir, Args(output, "--resolution", "31"), "--resolution 31");
         Corpus.Corpus.CliFails(dir, Args(dir.Path), "is a folder");
         Corpus.Corpus.CliFails(dir, Args(Path.Combine(dir.Path, "a-file", "bench.json")), "is a file");
         Corpus.Corpus.CliFails(dir, Args(output, "--iterations", "x"), "--iterations");

@@ -76,7 +76,7 @@ public class BenchRunnerTests
         var ok = Tiny();
         FluentActions.Invoking(() => new BenchRunner(ok with { Iterations = 0 })).Should().Throw<DreamBoothException>().WithMessage("--iterations 0*");
         FluentActions.Invoking(() => new BenchRunner(ok with { Cases = ["nope"] })).Should().Throw<DreamBoothException>().WithMessage("*unknown case 'nope'*");
-        FluentActions.Invoking(() => new BenchRunner(ok with { Resolution = 30 })).Should().Throw<DreamBoothException>().WithMessage("--resolution 30*");
+        FluentActions.Invoking(() => new BenchRunner(ok with { Resolution = 31 })).Should().Throw<DreamBoothException>().WithMessage("--resolution 31*");
         FluentActions.Invoking(() => BenchModels.Resolve("foo")).Should().Throw<DreamBoothException>().WithMessage("--config foo*");
     }
 
