@@ -77,6 +77,10 @@ public static class CliApp
             c.AddCommand<TrainCommand>("train").WithDescription("Fine-tune a Stable Diffusion model on photos of a subject (DreamBooth, full or LoRA).");
             c.AddCommand<ClassImagesCommand>("class-images").WithDescription("Generate the prior-preservation class images with the frozen model (resumable).");
             c.AddCommand<IdentifiersCommand>("identifiers").WithDescription("Suggest rare single-token identifiers for a model's tokenizer (the paper's recipe).");
+            c.AddCommand<BenchCommand>("bench")
+                .WithDescription("Speed and memory at Stable Diffusion scale (random weights): training steps, guided step, image; table + JSON.")
+                .WithExample("bench", "--quick")
+                .WithExample("bench", "--config", "sd15", "--output", "bench-out/bench.json");
             c.AddCommand<EvaluateCommand>("evaluate").WithDescription("Subject fidelity, prompt fidelity, PRES and DIV of generated images (tiny world).");
         });
         return app;

@@ -104,6 +104,19 @@ public static class DreamBoothStep
     }
 
     /// <summary>
+    /// The backward pass of one micro-batch: back-propagates <see cref="DreamBoothLoss.Loss"/> / <paramref name="gradientAccumulationSteps"/>
+    /// and, for mixed precision, adds the working gradients into the float32 master gradients
+    /// (<see cref="TrainingParameters.AccumulateGradients"/>). The trainer and <c>dreambooth bench</c> both run a step as
+    /// <see cref="SampleNoise"/> → <see cref="Compute"/> → <see cref="Backward"/> (per micro-batch) → <see cref="ApplyGradients"/>.
+    /// </summary>
+    public static void Backward(DreamBoothLoss result, TrainingParameters parameters, int gradientAccumulationSteps = 1)
+    {
+        using (var scope = NewDisposeScope())
+            (gradientAccumulationSteps == 1 ? result.Loss : result.Loss / gradientAccumulationSteps).backward();
+        parameters.AccumulateGradients();
+    }
+
+    /// <summary>
     /// The optimizer half of a step, after the backward passes of its micro-batches (each followed by
     /// <see cref="TrainingParameters.AccumulateGradients"/>): clip the total gradient norm to <paramref name="maxGradNorm"/>,
     /// AdamW at the scheduled learning rate, copy masters into the working modules, zero the gradients.

@@ -247,8 +247,7 @@ public sealed class DreamBoothTrainer
                 var result = DreamBoothStep.Compute(unet, noiseScheduler, latents, noise, timesteps, encoderHiddenStates, instanceRows.Count, lossOptions, o.ComputeDType);
                 double loss = result.Loss.item<float>();
                 if (!double.IsFinite(loss)) throw NonFinite("loss", loss, step + 1, data.Epoch, lastCheckpoint, outputDir, WritePlot);
-                (result.Loss / o.GradientAccumulationSteps).backward();
-                parameters.AccumulateGradients();
+                DreamBoothStep.Backward(result, parameters, o.GradientAccumulationSteps);
                 lossSum += loss;
                 instanceSum += result.InstanceLoss.item<float>();
                 if (result.PriorLoss is not null) priorSum += result.PriorLoss.item<float>();

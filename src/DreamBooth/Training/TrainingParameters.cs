@@ -83,12 +83,10 @@ public sealed class TrainingParameters : IDisposable
         foreach (var p in _parameters)
         {
             if (p.Working.grad is not { } g) continue;
-            using (var scope = NewDisposeScope())
-            {
-                var g32 = g.to(ScalarType.Float32);
-                if (p.Master.grad is { } mg) mg.add_(g32);
-                else p.Master.grad = g32.clone().DetachFromDisposeScope();
-            }
+            // The first micro-batch's converted gradient becomes the master gradient (no extra clone); later ones add
+            // in place, add_ converting bf16 → float32 as it goes (no float32 temporary per parameter and micro-batch).
+            if (p.Master.grad is { } mg) mg.add_(g);
+            else p.Master.grad = g.to(ScalarType.Float32).DetachFromDisposeScope();
             g.Dispose();
             p.Working.grad = null;
         }

@@ -1,0 +1,43 @@
+using System.Text.RegularExpressions;
+
+namespace DreamBooth.Benchmarks;
+
+/// <summary>Resident memory of this process and the memory the machine has left, from Linux's /proc (null elsewhere).</summary>
+public static class ProcessMemory
+{
+    /// <summary>The current resident set size (VmRSS) in bytes.</summary>
+    public static long? Rss() => Field("/proc/self/status", "VmRSS");
+
+    /// <summary>The peak resident set size (VmHWM) in bytes since the process started or <see cref="ResetPeak"/>.</summary>
+    public static long? PeakRss() => Field("/proc/self/status", "VmHWM");
+
+    /// <summary>MemAvailable from /proc/meminfo: what can be allocated without swapping.</summary>
+    public static long? Available() => Field("/proc/meminfo", "MemAvailable");
+
+    /// <summary>Resets the peak (VmHWM) to the current RSS (writing 5 to /proc/self/clear_refs, Linux ≥ 4.0); false when refused.</summary>
+    public static bool ResetPeak()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private static long? Field(string file, string name)
+    {
+        try
+        {
+            var m = Regex.Match(File.ReadAllText(file), $@"^{name}:\s+(\d+) kB", RegexOptions.Multiline);
+            return m.Success ? long.Parse(m.Groups[1].Value) * 1024 : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+}
