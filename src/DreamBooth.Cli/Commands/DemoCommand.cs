@@ -34,6 +34,9 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--identifier <TOKEN>"), Description("The rare identifier [V]. Default: the first suggestion of `dreambooth identifiers`.")]
         public string? Identifier { get; init; }
 
+        [CommandOption("--instance-prompt <TEXT>"), Description("Prompt of the subject's photos, [[V]] standing for the identifier. Default: \"a photo of [[V]] dog\" (the paper's form).")]
+        public string? InstancePrompt { get; init; }
+
         [CommandOption("--class-noun <WORD>"), Description("Class noun of the subject.")]
         public string? ClassNoun { get; init; }
 
@@ -123,6 +126,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         SamplesDir = s.Samples,
         ProbeDir = s.Probe,
         Identifier = s.Identifier,
+        InstancePromptTemplate = s.InstancePrompt,
         ClassNoun = s.ClassNoun ?? Defaults.ClassNoun,
         NumClassImages = s.NumClassImages ?? Defaults.NumClassImages,
         MaxTrainSteps = s.MaxTrainSteps ?? Defaults.MaxTrainSteps,

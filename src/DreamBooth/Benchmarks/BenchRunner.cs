@@ -61,6 +61,11 @@ public sealed class BenchRunner
             BenchCaseResult result;
             try
             {
+                // Each case starts from the memory it needs: earlier cases' freed tensors go back to the system first,
+                // so MemAvailable (the skip check) and the per-case peak RSS are not inflated by them.
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                ProcessMemory.ReleaseFreedMemory();
                 ProcessMemory.ResetPeak();
                 result = RunCase(name, cancellationToken);
                 if (result.Status == BenchCaseResult.Ok) result = result with { PeakRssBytes = ProcessMemory.PeakRss() };
@@ -200,25 +205,8 @@ public sealed class BenchRunner
         // checkpointing, fp32 masters for bf16, AdamW.
         using var prompts = new TrainingPrompts(tokenizer, [InstancePrompt, ClassPrompt]);
         if (!s.TrainTextEncoder) prompts.Cache(textEncoder);
-        if (s.Lora)
-        {
-            var settings = LoraSettings.Create(4);
-            LoraAdapters.AddToUnet(unet, settings, initGenerator);
-        }
-        else
-        {
-            foreach (var p in unet.parameters()) p.requires_grad_(true);
-            if (s.TrainTextEncoder) foreach (var p in textEncoder.parameters()) p.requires_grad_(true);
-        }
-        unet.train();
-        if (s.TrainTextEncoder) textEncoder.train();
-        if (s.Checkpointing)
-        {
-            GradientCheckpoint.Enable(unet);
-            if (s.TrainTextEncoder) GradientCheckpoint.Enable(textEncoder);
-        }
-        var modules = new List<(string, nn.Module)> { (LoraAdapters.Unet, unet) };
-        if (s.TrainTextEncoder) modules.Add((LoraAdapters.TextEncoder, textEncoder));
+        var (_, modules) = TrainingParameters.MakeTrainable(unet, textEncoder, s.Lora ? LoraSettings.Create(4) : null,
+            s.TrainTextEncoder, s.Checkpointing, initGenerator);
         using var parameters = TrainingParameters.Prepare(modules, s.DType);
         var groups = modules.Select(m => new OptimizerGroup(m.Item1,
             parameters.Parameters.Where(p => p.Component == m.Item1).Select(p => (p.Name, p.Master)).ToList(), 5e-6, 1e-2)).ToList();

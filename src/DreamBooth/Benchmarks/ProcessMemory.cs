@@ -28,6 +28,28 @@ public static class ProcessMemory
         }
     }
 
+    /// <summary>
+    /// Gives freed heap memory back to the system (glibc's <c>malloc_trim(0)</c>), so that the next bench case starts from
+    /// the memory it needs rather than from what earlier cases left in malloc's free lists; false where glibc is not the
+    /// allocator (jemalloc keeps its pages by the settings of ENVIRONMENT.md) or the call is unavailable.
+    /// </summary>
+    public static bool ReleaseFreedMemory()
+    {
+        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("DREAMBOOTH_ALLOCATOR") == "jemalloc") return false;
+        try
+        {
+            return MallocTrim(0) != 0;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    // glibc's malloc_trim: no managed or TorchSharp API returns native free lists to the OS.
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
+
     private static long? Field(string file, string name)
     {
         try

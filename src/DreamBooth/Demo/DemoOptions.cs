@@ -70,8 +70,15 @@ public sealed record DemoOptions
     /// <summary>Seed of the class images, the training runs and the generated images.</summary>
     public long Seed { get; init; } = 1;
 
-    /// <summary>The prompt of the subject: "a photo of [V] [class]".</summary>
-    public string InstancePrompt(string identifier) => $"a photo of {identifier} {ClassNoun}";
+    /// <summary>The placeholder of the identifier in <see cref="InstancePromptTemplate"/>.</summary>
+    public const string IdentifierPlaceholder = "[V]";
+
+    /// <summary>The instance prompt with <see cref="IdentifierPlaceholder"/> for the identifier; null for "a photo of [V] [class]" (the paper's form).</summary>
+    public string? InstancePromptTemplate { get; init; }
+
+    /// <summary>The prompt of the subject's photos: <see cref="InstancePromptTemplate"/> or "a photo of [V] [class]".</summary>
+    public string InstancePrompt(string identifier) =>
+        (InstancePromptTemplate ?? $"a photo of {IdentifierPlaceholder} {ClassNoun}").Replace(IdentifierPlaceholder, identifier, StringComparison.Ordinal);
 
     /// <summary>The class prompt: "a photo of a [class]".</summary>
     public string ClassPrompt => $"a photo of {(IsVowel(ClassNoun[0]) ? "an" : "a")} {ClassNoun}";
@@ -93,6 +100,8 @@ public sealed record DemoOptions
         Require(!string.IsNullOrWhiteSpace(OutputDir), "--output: must name a folder");
         Require(!string.IsNullOrWhiteSpace(ClassNoun) && !ClassNoun.Any(char.IsWhiteSpace), $"--class-noun '{ClassNoun}': must be one word");
         Require(Identifier is null || (Identifier.Length > 0 && !Identifier.Any(char.IsWhiteSpace)), $"--identifier '{Identifier}': must be one word");
+        Require(InstancePromptTemplate is null || InstancePromptTemplate.Contains(IdentifierPlaceholder, StringComparison.Ordinal),
+            $"--instance-prompt '{InstancePromptTemplate}': must contain {IdentifierPlaceholder} where the identifier goes, e.g. \"a photo of {IdentifierPlaceholder} {ClassNoun}\"");
         Require(NumClassImages >= 1, Inv($"--num-class-images {NumClassImages}: must be at least 1"));
         Require(MaxTrainSteps >= 1, Inv($"--max-train-steps {MaxTrainSteps}: must be at least 1"));
         Require(TrainBatchSize >= 1, Inv($"--train-batch-size {TrainBatchSize}: must be at least 1"));

@@ -124,27 +124,8 @@ public sealed class DreamBoothTrainer
         if (!o.TrainTextEncoder) prompts.Cache(textEncoder);
 
         // 4. What is trained.
-        IReadOnlyList<LoraLayer> loraLayers = [];
-        if (o.Lora)
-        {
-            var settings = LoraSettings.Create(o.LoraRank, o.LoraAlpha, o.LoraInit);
-            loraLayers = LoraAdapters.AddToUnet(unet, settings, initGenerator);
-            if (o.TrainTextEncoder) loraLayers = loraLayers.Concat(LoraAdapters.AddToTextEncoder(textEncoder, settings, initGenerator)).ToList();
-        }
-        else
-        {
-            foreach (var p in unet.parameters()) p.requires_grad_(true);
-            if (o.TrainTextEncoder) foreach (var p in textEncoder.parameters()) p.requires_grad_(true);
-        }
-        unet.train();
-        if (o.TrainTextEncoder) textEncoder.train();
-        if (o.GradientCheckpointing)
-        {
-            GradientCheckpoint.Enable(unet);
-            if (o.TrainTextEncoder) GradientCheckpoint.Enable(textEncoder);
-        }
-        var trainedModules = new List<(string, nn.Module)> { (LoraAdapters.Unet, unet) };
-        if (o.TrainTextEncoder) trainedModules.Add((LoraAdapters.TextEncoder, textEncoder));
+        var (loraLayers, trainedModules) = TrainingParameters.MakeTrainable(unet, textEncoder,
+            o.Lora ? LoraSettings.Create(o.LoraRank, o.LoraAlpha, o.LoraInit) : null, o.TrainTextEncoder, o.GradientCheckpointing, initGenerator);
         using var parameters = TrainingParameters.Prepare(trainedModules, o.ComputeDType);
 
         double lrScale = o.ScaleLr ? o.GradientAccumulationSteps * o.TrainBatchSize : 1;

@@ -1,3 +1,4 @@
+using DreamBooth.Training.Lora;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -46,6 +47,39 @@ public sealed class TrainingParameters : IDisposable
     {
         _parameters = parameters;
         ComputeDType = computeDType;
+    }
+
+    /// <summary>
+    /// Makes what a DreamBooth run trains: LoRA adapters on the UNet's attention projections (and the text encoder's
+    /// with <paramref name="trainTextEncoder"/>), or every UNet (and text-encoder) weight; puts the trained networks in
+    /// training mode and enables gradient checkpointing on them when asked. Returns the LoRA layers (empty for a full
+    /// fine-tune) and the trained modules by component name, ready for <see cref="Prepare"/>.
+    /// </summary>
+    public static (IReadOnlyList<LoraLayer> LoraLayers, List<(string Component, nn.Module Module)> Modules) MakeTrainable(
+        Models.Unet.UNet2DConditionModel unet, Models.Clip.CLIPTextModel textEncoder, LoraSettings? lora, bool trainTextEncoder,
+        bool gradientCheckpointing, Generator initGenerator)
+    {
+        IReadOnlyList<LoraLayer> loraLayers = [];
+        if (lora is not null)
+        {
+            loraLayers = LoraAdapters.AddToUnet(unet, lora, initGenerator);
+            if (trainTextEncoder) loraLayers = loraLayers.Concat(LoraAdapters.AddToTextEncoder(textEncoder, lora, initGenerator)).ToList();
+        }
+        else
+        {
+            foreach (var p in unet.parameters()) p.requires_grad_(true);
+            if (trainTextEncoder) foreach (var p in textEncoder.parameters()) p.requires_grad_(true);
+        }
+        unet.train();
+        if (trainTextEncoder) textEncoder.train();
+        if (gradientCheckpointing)
+        {
+            Models.GradientCheckpoint.Enable(unet);
+            if (trainTextEncoder) Models.GradientCheckpoint.Enable(textEncoder);
+        }
+        var modules = new List<(string Component, nn.Module Module)> { (LoraAdapters.Unet, unet) };
+        if (trainTextEncoder) modules.Add((LoraAdapters.TextEncoder, textEncoder));
+        return (loraLayers, modules);
     }
 
     /// <summary>

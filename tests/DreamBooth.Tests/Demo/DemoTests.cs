@@ -133,6 +133,7 @@ public class DemoTests
     [InlineData("--guidance-scale", "NaN")]
     [InlineData("--identifier", "two words")]
     [InlineData("--class-noun", "")]
+    [InlineData("--instance-prompt", "a photo of a dog")]
     public void Out_of_range_flag(string flag, string value) => WithDir(dir =>
         Corpus.Corpus.CliFails(dir, ["demo", flag, value, "--output", Path.Combine(dir.Path, "out")], flag));
 
