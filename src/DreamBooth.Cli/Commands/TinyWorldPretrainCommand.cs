@@ -39,6 +39,9 @@ public sealed class TinyWorldPretrainCommand : Command<TinyWorldPretrainCommand.
         [CommandOption("--vae-learning-rate <LR>"), Description("Peak VAE learning rate."), DefaultValue(1e-3)]
         public double VaeLearningRate { get; init; } = Defaults.VaeLearningRate;
 
+        [CommandOption("--vae-hue-augment <P>"), Description("Share of VAE training images rotated in hue (a generic codec for unseen colour pairings); 0 = off."), DefaultValue(0.5)]
+        public double VaeHueAugment { get; init; } = Defaults.VaeHueAugment;
+
         [CommandOption("--latent-images <N>"), Description("World images encoded to cached latents for stage 2."), DefaultValue(60000)]
         public int LatentImages { get; init; } = Defaults.LatentImages;
 
@@ -83,6 +86,7 @@ public sealed class TinyWorldPretrainCommand : Command<TinyWorldPretrainCommand.
             VaeSteps = VaeSteps,
             VaeBatchSize = VaeBatchSize,
             VaeLearningRate = VaeLearningRate,
+            VaeHueAugment = VaeHueAugment,
             LatentImages = LatentImages,
             UnetSteps = UnetSteps,
             ExtendsUnetSteps = ExtendFromUnetSteps,
@@ -106,6 +110,7 @@ public sealed class TinyWorldPretrainCommand : Command<TinyWorldPretrainCommand.
             Add("--vae-steps", VaeSteps, Defaults.VaeSteps, always: true);
             Add("--vae-batch-size", VaeBatchSize, Defaults.VaeBatchSize);
             Add("--vae-learning-rate", VaeLearningRate, Defaults.VaeLearningRate);
+            Add("--vae-hue-augment", VaeHueAugment, Defaults.VaeHueAugment, always: true);
             Add("--latent-images", LatentImages, Defaults.LatentImages, always: true);
             Add("--unet-steps", UnetSteps, Defaults.UnetSteps, always: true);
             if (ExtendFromUnetSteps is int from) parts.Add(Inv($"--resume --extend-from-unet-steps {from}"));

@@ -28,6 +28,10 @@ public sealed record PretrainingOptions
     /// <summary>Weight of the KL term (mean over latent elements) against the mean absolute reconstruction error.</summary>
     public double VaeKlWeight { get; init; } = 1e-5;
 
+    /// <summary>Share of VAE training images rotated in hue (<see cref="HueRotation"/>), so that the VAE also
+    /// reconstructs colour pairings the world never shows; 0 turns the augmentation off.</summary>
+    public double VaeHueAugment { get; init; } = 0.5;
+
     // ---- stage 2: latents, then text encoder + UNet ----
 
     /// <summary>World images encoded once to cached latents (dataset items 0 … N−1); stage 2 cycles over them in seeded epochs.</summary>
@@ -86,6 +90,7 @@ public sealed record PretrainingOptions
         if (VaeWarmupSteps < 0) throw new DreamBoothException($"--vae-warmup-steps: {VaeWarmupSteps} must not be negative");
         if (WarmupSteps < 0) throw new DreamBoothException($"--warmup-steps: {WarmupSteps} must not be negative");
         if (VaeKlWeight < 0 || double.IsNaN(VaeKlWeight)) throw new DreamBoothException($"--vae-kl-weight: {VaeKlWeight} must not be negative");
+        if (VaeHueAugment is < 0 or > 1 || double.IsNaN(VaeHueAugment)) throw new DreamBoothException($"--vae-hue-augment: {VaeHueAugment.ToString(CultureInfo.InvariantCulture)} must be in [0, 1]");
         if (WeightDecay < 0 || double.IsNaN(WeightDecay)) throw new DreamBoothException($"--weight-decay: {WeightDecay} must not be negative");
         if (!(MaxGradNorm > 0)) throw new DreamBoothException($"--max-grad-norm: {MaxGradNorm} must be positive");
         if (CaptionDropout is < 0 or > 1 || double.IsNaN(CaptionDropout)) throw new DreamBoothException($"--caption-dropout: {CaptionDropout} must be in [0, 1]");
@@ -98,7 +103,8 @@ public sealed record PretrainingOptions
     /// <summary>The options that fix stage 1's result (a finished VAE is reused only when these match).</summary>
     [JsonIgnore]
     public string VaeFingerprint => string.Join(";", Inv($"seed={Seed}"), $"architecture={Architecture}", Inv($"vae_steps={VaeSteps}"),
-        Inv($"vae_batch_size={VaeBatchSize}"), Inv($"vae_lr={VaeLearningRate:R}"), Inv($"vae_warmup={VaeWarmupSteps}"), Inv($"vae_kl={VaeKlWeight:R}"));
+        Inv($"vae_batch_size={VaeBatchSize}"), Inv($"vae_lr={VaeLearningRate:R}"), Inv($"vae_warmup={VaeWarmupSteps}"), Inv($"vae_kl={VaeKlWeight:R}"),
+        Inv($"vae_hue_augment={VaeHueAugment:R}"));
 
     /// <summary>The options that fix the whole run's result (excludes <see cref="CheckpointEvery"/> and <see cref="RenderThreads"/>).</summary>
     [JsonIgnore]

@@ -10,7 +10,7 @@ namespace DreamBooth.TinyWorld.Pretraining;
 internal static class StepRandom
 {
     // Purposes (fixed numbers: changing one changes every trained model).
-    public const ulong Init = 0x1A17, VaeNoise = 0x5AE, DiffusionNoise = 0xD1FF, CaptionDrop = 0xCA90, EpochOrder = 0xE90C, Recaption = 0x8ECA;
+    public const ulong Init = 0x1A17, VaeNoise = 0x5AE, DiffusionNoise = 0xD1FF, CaptionDrop = 0xCA90, EpochOrder = 0xE90C, Recaption = 0x8ECA, VaeHue = 0x4E0;
 
     /// <summary>A world random stream for (seed, purpose, index).</summary>
     public static TinyWorld.WorldRandom For(long seed, ulong purpose, long index) => TinyWorld.WorldRandom.For(seed, index, purpose);

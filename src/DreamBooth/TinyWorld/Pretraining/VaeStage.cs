@@ -13,7 +13,7 @@ namespace DreamBooth.TinyWorld.Pretraining;
 
 /// <summary>
 /// Stage 1: the AutoencoderKL learns to reconstruct world images. Step k renders the fresh dataset items
-/// k·B … k·B+B−1, encodes them, decodes a posterior sample z = μ + σ·ε and minimises
+/// k·B … k·B+B−1, rotates a share of them in hue (<see cref="HueRotation"/>), encodes them, decodes a posterior sample z = μ + σ·ε and minimises
 /// <code>loss = mean |x − D(z)| + β · mean KL(N(μ, σ²) ‖ N(0, 1))</code>
 /// (L1 keeps edges sharper than MSE; the small KL keeps the latent space smooth, as SD's VAE). AdamW, cosine learning
 /// rate with warm-up, gradients clipped to norm 1. At the end, the latent scaling factor is measured as SD's was: 1 / std
@@ -116,8 +116,10 @@ internal static class VaeStage
     {
         var o = run.Options;
         using var scope = NewDisposeScope();
-        var (images, _) = run.Dataset.GetBatch((long)step * o.VaeBatchSize, o.VaeBatchSize, o.RenderThreads);
+        var (rendered, _) = run.Dataset.GetBatch((long)step * o.VaeBatchSize, o.VaeBatchSize, o.RenderThreads);
         using var noGc = NoGcScope.Enter();
+        Tensor images;
+        using (var hue = StepRandom.Generator(o.Seed, StepRandom.VaeHue, step)) images = HueRotation.Apply(rendered, o.VaeHueAugment, hue);
         using var g = StepRandom.Generator(o.Seed, StepRandom.VaeNoise, step);
         var posterior = vae.Encode(images);
         var reconstruction = vae.Decode(posterior.Sample(g));
