@@ -24,8 +24,17 @@ public sealed record DemoProgress(string Phase, int Done, int Total, string? Det
 public sealed record DemoVariant(string Name, string Key, EvaluationReport Report, double Seconds);
 
 /// <summary>What the demo wrote and measured.</summary>
+/// <param name="OutputDir">The output folder.</param>
+/// <param name="Identifier">The rare identifier [V] used.</param>
+/// <param name="Variants">The evaluated models (base first).</param>
+/// <param name="RealCeiling">Mean pairwise identity similarity of the real photos.</param>
+/// <param name="Targets">The targets against the measured values.</param>
+/// <param name="PhaseSeconds">Wall seconds per phase.</param>
+/// <param name="TotalSeconds">Wall seconds of the whole run.</param>
+/// <param name="AutoencoderBound">Subject fidelity of the real photos' reconstructions through the model's VAE
+/// (<see cref="DreamBoothEvaluator.AutoencoderBound"/>): about the most any fine-tuned model can reach.</param>
 public sealed record DemoResult(string OutputDir, string Identifier, IReadOnlyList<DemoVariant> Variants, double RealCeiling,
-    IReadOnlyList<DemoTarget> Targets, IReadOnlyDictionary<string, double> PhaseSeconds, double TotalSeconds);
+    IReadOnlyList<DemoTarget> Targets, IReadOnlyDictionary<string, double> PhaseSeconds, double TotalSeconds, double? AutoencoderBound = null);
 
 /// <summary>One of the targets, with the value measured and whether it was met (null when the run had no data for it).</summary>
 public sealed record DemoTarget(string Name, string Goal, string Measured, bool? Met);
@@ -132,7 +141,9 @@ public sealed class DreamBoothDemo
             double ceiling = variants[0].Report.RealCeiling ?? double.NaN;
             var targets = Targets(variants);
             phases["write results"] = sw.Elapsed.TotalSeconds;
-            var result = new DemoResult(outputDir, identifier, variants, ceiling, targets, phases, total.Elapsed.TotalSeconds);
+            double bound;
+            using (var vae = Models.Vae.AutoencoderKL.FromPretrained(model["vae"])) bound = DreamBoothEvaluator.AutoencoderBound(probe, vae, real);
+            var result = new DemoResult(outputDir, identifier, variants, ceiling, targets, phases, total.Elapsed.TotalSeconds, bound);
             AtomicFile.WriteAllBytes(Path.Combine(staging, MetricsJsonFile), JsonSerializer.SerializeToUtf8Bytes(Json(result, modelPath, samplesDir, probeDir), ConfigJson.Options));
             AtomicFile.WriteAllText(Path.Combine(staging, MetricsMarkdownFile), ToMarkdown(result, modelPath, samplesDir));
             Report("writing results", 1, 1);
@@ -361,6 +372,7 @@ public sealed class DreamBoothDemo
         samples = samplesDir,
         probe = probeDir,
         real_images_ceiling = r.RealCeiling,
+        autoencoder_bound = r.AutoencoderBound,
         variants = r.Variants.Select(v => new { name = v.Name, key = v.Key, seconds = Math.Round(v.Seconds, 1), metrics = v.Report }),
         targets = r.Targets.Select(t => new { name = t.Name, goal = t.Goal, measured = t.Measured, met = t.Met }),
         phase_seconds = r.PhaseSeconds.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 1)),
@@ -378,6 +390,8 @@ public sealed class DreamBoothDemo
         sb.AppendLine("| model | subject fidelity | % of ceiling | prompt fidelity | class accuracy | PRES ↓ | DIV ↑ |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
         sb.AppendLine($"| real photos (ceiling) | {F(r.RealCeiling)} | 100 % | | | | |");
+        if (r.AutoencoderBound is { } bound)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| real photos through the model's VAE (bound) | {F(bound)} | {bound / r.RealCeiling * 100:0.0} % | | | | |"));
         foreach (var v in r.Variants)
         {
             var m = v.Report;

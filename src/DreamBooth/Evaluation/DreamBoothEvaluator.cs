@@ -125,6 +125,22 @@ public static class DreamBoothEvaluator
         };
     }
 
+    /// <summary>
+    /// Subject fidelity of the real photos' own reconstructions through <paramref name="vae"/> (encode to the posterior
+    /// mean, decode): every image a latent diffusion model generates passes the decoder, so this is about the highest
+    /// subject fidelity any fine-tuning of the UNet and text encoder can reach. Photos [3, H, W] in [0, 1].
+    /// </summary>
+    public static double AutoencoderBound(Probe probe, Models.Vae.AutoencoderKL vae, IReadOnlyList<Tensor> real)
+    {
+        if (real.Count == 0) throw new DreamBoothException("the autoencoder bound needs at least one real photo");
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var photos = stack(real.Select(t => Resize(t, probe.Config.ImageSize)).ToArray()).to(float32);
+        var dtype = vae.parameters().First().dtype;
+        var reconstructed = vae.Decode(vae.Encode(photos.mul(2).sub(1).to(dtype)).Mode()).to(float32).clamp(-1, 1).add(1).div(2);
+        return SubjectMetrics.MeanCross(probe.Analyze(reconstructed), probe.Analyze(photos), ProbeResult.IdentitySimilarity);
+    }
+
     /// <summary>DIV of one prompt's images: mean pairwise perceptual distance.</summary>
     public static double Diversity(IReadOnlyList<ProbeResult> items) =>
         SubjectMetrics.MeanPairwise(items, (a, b) => ProbeResult.PerceptualDistance(a, b, Probe.PerceptualStages));

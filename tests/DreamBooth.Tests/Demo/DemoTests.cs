@@ -61,8 +61,9 @@ public class DemoTests
         using var json = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(output, DreamBoothDemo.MetricsJsonFile)));
         json.RootElement.GetProperty("identifier").GetString().Should().Be(result.Identifier);
         json.RootElement.GetProperty("variants").GetArrayLength().Should().Be(2);
+        json.RootElement.GetProperty("autoencoder_bound").GetDouble().Should().Be(result.AutoencoderBound!.Value).And.BeGreaterThan(0);
         var md = File.ReadAllText(Path.Combine(output, DreamBoothDemo.MetricsMarkdownFile));
-        md.Should().Contain("| base model |").And.Contain("| DreamBooth (prior preservation) |").And.Contain("PRES");
+        md.Should().Contain("| real photos through the model's VAE (bound) |").And.Contain("| base model |").And.Contain("| DreamBooth (prior preservation) |").And.Contain("PRES");
         var sheet = ImageIO.Load(Path.Combine(output, DreamBoothDemo.ContactSheetFile));
         sheet.shape[2].Should().BeGreaterThan(2 * 64 * 4, "columns: the images of both models");
     }

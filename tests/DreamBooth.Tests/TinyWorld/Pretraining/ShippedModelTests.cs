@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using DreamBooth.Evaluation;
 using DreamBooth.IO;
 using DreamBooth.Models.Clip;
 using DreamBooth.Models.Unet;
@@ -55,6 +56,20 @@ public sealed class ShippedModelTests
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [Fact]
+    public void ShippedVae_KeepsTheDemoSubjectsIdentity()
+    {
+        // The demo subject's colour pairing and marking never occur in pretraining; the VAE (trained with hue rotation)
+        // must still reconstruct the subject, or no fine-tuning can render it (the bound in the demo's table).
+        using var probe = Probe.Load(Probe.DefaultDirectory);
+        using var vae = AutoencoderKL.FromPretrained(Path.Combine(ModelDir, "vae"));
+        var photos = DemoSubject.Photos().Select(s => SceneRenderer.RenderTensor(s)).ToList();
+        double bound = DreamBoothEvaluator.AutoencoderBound(probe, vae, photos);
+        var separation = ProbeEvaluator.Demo(probe);
+        bound.Should().BeLessThanOrEqualTo(separation.PhotoCeiling + 0.02, "a reconstruction is not more like the photos than they are like each other");
+        bound.Should().BeGreaterThan(separation.OtherDogs + 0.25, "the subject's reconstructions are far more like it than other dogs are");
     }
 
     /// <summary>Re-runs the first steps of both stages from the recorded options and seed (see <see cref="RecordReplay"/>).</summary>
