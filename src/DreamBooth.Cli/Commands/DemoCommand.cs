@@ -31,7 +31,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--probe <DIR>"), Description("Probe for the metrics. Default: the shipped models/probe.")]
         public string? Probe { get; init; }
 
-        [CommandOption("--identifier <TOKEN>"), Description("The rare identifier [V]. Default: the first suggestion of `dreambooth identifiers`.")]
+        [CommandOption("--identifier <TOKEN>"), Description("The rare identifier [[V]]. Default: the first suggestion of `dreambooth identifiers`.")]
         public string? Identifier { get; init; }
 
         [CommandOption("--instance-prompt <TEXT>"), Description("Prompt of the subject's photos, [[V]] standing for the identifier. Default: \"a photo of [[V]] dog\" (the paper's form).")]

@@ -1,0 +1,29 @@
+using FluentAssertions;
+using Xunit;
+
+namespace DreamBooth.Tests.Cli;
+
+/// <summary>Every command's --help renders: descriptions are Spectre markup, where a bare "[V]" is a markup error.</summary>
+public class HelpTests
+{
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("demo --help")]
+    [InlineData("info --help")]
+    [InlineData("generate --help")]
+    [InlineData("tiny-world render --help")]
+    [InlineData("tiny-world samples --help")]
+    [InlineData("tiny-world pretrain --help")]
+    [InlineData("probe train --help")]
+    [InlineData("train --help")]
+    [InlineData("class-images --help")]
+    [InlineData("identifiers --help")]
+    [InlineData("bench --help")]
+    [InlineData("evaluate --help")]
+    public void Help_renders_for_every_command(string args)
+    {
+        var (code, error) = CliRunner.Run(args.Split(' '));
+        error.Should().NotContain("internal error");
+        code.Should().Be(0, error);
+    }
+}
