@@ -44,4 +44,16 @@ public sealed class NoGcScope : IDisposable
     {
         if (Holding) GC.EndNoGCRegion();
     }
+
+    /// <summary>
+    /// A blocking, compacting collection that also gives the freed and committed-but-unused heap back to the system.
+    /// Measured on tiny-world pretraining: with a scope per step the runtime kept growing its heap (about 12 MB per
+    /// step; 17 GB resident after 2500 stage-2 steps) although nothing stayed reachable; a heap limit, or this call
+    /// every <see cref="CollectEvery"/> steps, keeps it flat. Call it between steps, outside any scope.
+    /// </summary>
+    public static void CollectAggressively() =>
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+
+    /// <summary>Steps between <see cref="CollectAggressively"/> calls in long training loops.</summary>
+    public const int CollectEvery = 50;
 }

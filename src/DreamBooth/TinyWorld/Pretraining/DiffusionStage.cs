@@ -118,6 +118,7 @@ internal sealed class DiffusionStage : IDisposable
             _run.Report(new PretrainingProgress(PretrainingStage.Diffusion, step + 1, o.UnetSteps, meter.Loss, o.LearningRate * factor,
                 meter.Rate, meter.Eta(o.UnetSteps)));
             if ((step + 1) % o.CheckpointEvery == 0 || step + 1 == o.UnetSteps || step + 1 == stopAfter) Save(adam, ema, step + 1, clock);
+            if ((step + 1) % NoGcScope.CollectEvery == 0) NoGcScope.CollectAggressively();
             if (step + 1 == stopAfter && step + 1 < o.UnetSteps) return null;
         }
         Unet.eval();

@@ -80,6 +80,7 @@ internal static class VaeStage
                 run.Report(new PretrainingProgress(PretrainingStage.Vae, step + 1, o.VaeSteps, meter.Loss, lr, meter.Rate, meter.Eta(o.VaeSteps)));
                 last = step + 1;
                 if (last % o.CheckpointEvery == 0 && last < o.VaeSteps) Save(run, vae, adam, last, clock);
+                if (last % NoGcScope.CollectEvery == 0) NoGcScope.CollectAggressively();
                 if (last == stopAfter && last < o.VaeSteps)
                 {
                     Save(run, vae, adam, last, clock);
