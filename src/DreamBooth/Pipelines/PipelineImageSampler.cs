@@ -1,3 +1,4 @@
+using DreamBooth.Data;
 using DreamBooth.Schedulers;
 using DreamBooth.Training;
 using static TorchSharp.torch;
@@ -46,10 +47,7 @@ public sealed class PipelineImageSampler : IImageSampler
     {
         if (seeds.Count == 0) throw new ArgumentException("at least one seed is needed", nameof(seeds));
         var m = _models;
-        var schedulerConfig = SchedulerConfig.Read(m.Model["scheduler"].ConfigPath
-            ?? throw new DreamBoothException($"{m.Model["scheduler"].Directory}: no scheduler_config.json"));
-        using var model = new StableDiffusionModel(m.Tokenizer, m.TextEncoder, m.Unet, m.Vae, schedulerConfig,
-            Path.GetFileName(Path.TrimEndingDirectorySeparator(m.Model.Root)), ownsModules: false);
+        using var model = new StableDiffusionModel(m.Tokenizer, m.TextEncoder, m.Unet, m.Vae, ReadSchedulerConfig(), ModelName, ownsModules: false);
         var pipeline = new StableDiffusionPipeline(model, _warn);
         using var scope = NewDisposeScope();
         var parts = new List<Tensor>();
@@ -58,22 +56,35 @@ public sealed class PipelineImageSampler : IImageSampler
         {
             int end = start + 1;
             while (end < seeds.Count && seeds[end] == seeds[end - 1] + 1) end++;
-            var request = new GenerationRequest
-            {
-                Prompts = [prompt],
-                ImagesPerPrompt = end - start,
-                Steps = Steps,
-                GuidanceScale = GuidanceScale,
-                Scheduler = Scheduler,
-                Width = m.Resolution,
-                Height = m.Resolution,
-                Seed = seeds[start],
-                BatchSize = Math.Max(1, m.BatchSize),
-            };
-            using var result = pipeline.Generate(request, cancellationToken: cancellationToken);
+            using var result = pipeline.Generate(Request(prompt, seeds[start], end - start), cancellationToken: cancellationToken);
             parts.Add(result.Images.to_type(ScalarType.Float32).cpu().clone());
             start = end;
         }
         return (parts.Count == 1 ? parts[0] : cat(parts, 0)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The full A1111 record: prompt, steps, sampler, CFG scale, seed, size and model, as <c>generate</c> writes it.</summary>
+    public GenerationParameters Describe(string prompt, long seed, int width, int height)
+    {
+        using var scheduler = Scheduler is null ? SchedulerFactory.FromConfig(ReadSchedulerConfig()) : SchedulerFactory.Create(Scheduler, ReadSchedulerConfig());
+        return GenerationMetadata.For(Request(prompt, seed, 1), 0, SamplerName.Of(scheduler), ModelName, width, height);
+    }
+
+    private GenerationRequest Request(string prompt, long seed, int count) => new()
+    {
+        Prompts = [prompt],
+        ImagesPerPrompt = count,
+        Steps = Steps,
+        GuidanceScale = GuidanceScale,
+        Scheduler = Scheduler,
+        Width = _models.Resolution,
+        Height = _models.Resolution,
+        Seed = seed,
+        BatchSize = Math.Max(1, _models.BatchSize),
+    };
+
+    private string ModelName => Path.GetFileName(Path.TrimEndingDirectorySeparator(_models.Model.Root));
+
+    private SchedulerConfig ReadSchedulerConfig() => SchedulerConfig.Read(_models.Model["scheduler"].ConfigPath
+        ?? throw new DreamBoothException($"{_models.Model["scheduler"].Directory}: no scheduler_config.json"));
 }

@@ -68,7 +68,7 @@ public static class ClassImageGenerator
                     throw new InvalidOperationException($"the sampler returned [{string.Join(", ", images.shape)}] for {n} images");
                 for (int k = 0; k < n; k++)
                 {
-                    var parameters = new GenerationParameters(prompt) { Seed = seeds[k], Width = (int)images.shape[3], Height = (int)images.shape[2] };
+                    var parameters = generator.Describe(prompt, seeds[k], (int)images.shape[3], (int)images.shape[2]);
                     var png = ImageIO.EncodePng(images[k], [new(GenerationParameters.PngKey, parameters.Format())]);
                     var hash = Convert.ToHexString(SHA1.HashData(png))[..10].ToLowerInvariant();
                     AtomicFile.WriteAllBytes(Path.Combine(directory, string.Create(CultureInfo.InvariantCulture, $"{next + k:D5}-{hash}.png")), png);

@@ -1,3 +1,4 @@
+using DreamBooth.Data;
 using DreamBooth.IO;
 using DreamBooth.Models.Clip;
 using DreamBooth.Models.Unet;
@@ -18,6 +19,13 @@ public interface IImageSampler
     /// <c>seeds[k]</c>, so a result does not depend on how images are batched), float32 [N, 3, H, W] in [0, 1].
     /// </summary>
     Tensor Generate(string prompt, IReadOnlyList<long> seeds, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The settings of the image this sampler generates for <paramref name="prompt"/> from <paramref name="seed"/>, in
+    /// A1111's "parameters" form (stored in each class image's PNG metadata). The default knows only prompt, seed and size.
+    /// </summary>
+    GenerationParameters Describe(string prompt, long seed, int width, int height) =>
+        new(prompt) { Seed = seed, Width = width, Height = height };
 }
 
 /// <summary>What the images are for (a sampler may use different settings for each, as diffusers' scripts do).</summary>

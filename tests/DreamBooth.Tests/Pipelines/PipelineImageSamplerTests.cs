@@ -70,6 +70,15 @@ public class PipelineImageSamplerTests
         var files = Directory.GetFiles(classDir, "*.png");
         files.Should().HaveCount(3);
         var text = PngText.Get(PngText.Read(files.Order().First()), "parameters");
-        GenerationParameters.Parse(text!).Seed.Should().Be(4);
+        var parameters = GenerationParameters.Parse(text!);
+        parameters.Prompt.Should().Be("a photo of dog");
+        parameters.Seed.Should().Be(4);
+        parameters.Width.Should().Be(32);
+        parameters.Height.Should().Be(32);
+        // The settings the frozen model sampled with, as generate records them (class images follow the pipeline defaults).
+        parameters.Steps.Should().Be(GenerationRequest.DefaultSteps);
+        parameters.CfgScale.Should().Be(GenerationRequest.DefaultGuidanceScale);
+        parameters.Sampler.Should().NotBeNullOrEmpty();
+        parameters.Extra.Should().Contain(new KeyValuePair<string, string>("Model", Path.GetFileName(Path.TrimEndingDirectorySeparator(TinySd1))));
     }
 }
