@@ -64,11 +64,8 @@ public sealed class PipelineImageSampler : IImageSampler
     }
 
     /// <summary>The full A1111 record: prompt, steps, sampler, CFG scale, seed, size and model, as <c>generate</c> writes it.</summary>
-    public GenerationParameters Describe(string prompt, long seed, int width, int height)
-    {
-        using var scheduler = Scheduler is null ? SchedulerFactory.FromConfig(ReadSchedulerConfig()) : SchedulerFactory.Create(Scheduler, ReadSchedulerConfig());
-        return GenerationMetadata.For(Request(prompt, seed, 1), 0, SamplerName.Of(scheduler), ModelName, width, height);
-    }
+    public GenerationParameters Describe(string prompt, long seed, int width, int height) =>
+        GenerationMetadata.For(Request(prompt, seed, 1), 0, SamplerLabel, ModelName, width, height);
 
     private GenerationRequest Request(string prompt, long seed, int count) => new()
     {
@@ -85,6 +82,24 @@ public sealed class PipelineImageSampler : IImageSampler
 
     private string ModelName => Path.GetFileName(Path.TrimEndingDirectorySeparator(_models.Model.Root));
 
-    private SchedulerConfig ReadSchedulerConfig() => SchedulerConfig.Read(_models.Model["scheduler"].ConfigPath
+    // The model folder's scheduler config and the A1111 name of the configured sampler, read once per sampler
+    // (Describe runs for every class image).
+    private SchedulerConfig? _schedulerConfig;
+    private string? _samplerLabel;
+
+    private SchedulerConfig ReadSchedulerConfig() => _schedulerConfig ??= SchedulerConfig.Read(_models.Model["scheduler"].ConfigPath
         ?? throw new DreamBoothException($"{_models.Model["scheduler"].Directory}: no scheduler_config.json"));
+
+    private string SamplerLabel
+    {
+        get
+        {
+            if (_samplerLabel is null)
+            {
+                using var scheduler = SchedulerFactory.Create(Scheduler, ReadSchedulerConfig());
+                _samplerLabel = SamplerName.Of(scheduler);
+            }
+            return _samplerLabel;
+        }
+    }
 }

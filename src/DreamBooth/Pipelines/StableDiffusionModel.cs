@@ -87,8 +87,7 @@ public sealed class StableDiffusionModel : IDisposable
     /// scheduler called <paramref name="name"/> (<see cref="SchedulerFactory.Names"/>) built from that config. The caller disposes it.
     /// </summary>
     /// <exception cref="DreamBoothException">Unknown name or unsupported config.</exception>
-    public Scheduler CreateScheduler(string? name = null) =>
-        name is null ? SchedulerFactory.FromConfig(SchedulerConfig) : SchedulerFactory.Create(name, SchedulerConfig);
+    public Scheduler CreateScheduler(string? name = null) => SchedulerFactory.Create(name, SchedulerConfig);
 
     /// <summary>
     /// Opens a diffusers pipeline folder and loads its tokenizer, text encoder, UNet, VAE and scheduler config, the

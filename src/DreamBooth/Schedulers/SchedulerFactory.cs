@@ -43,10 +43,12 @@ public static class SchedulerFactory
 
     /// <summary>
     /// Builds the scheduler called <paramref name="name"/> from <paramref name="modelConfig"/> (normally the model's
-    /// <c>scheduler/scheduler_config.json</c>). Unknown names throw a <see cref="DreamBoothException"/> that lists the valid ones.
+    /// <c>scheduler/scheduler_config.json</c>), or, when <paramref name="name"/> is null, the class the config names
+    /// (<see cref="FromConfig"/>). Unknown names throw a <see cref="DreamBoothException"/> that lists the valid ones.
     /// </summary>
-    public static Scheduler Create(string name, SchedulerConfig modelConfig)
+    public static Scheduler Create(string? name, SchedulerConfig modelConfig)
     {
+        if (name is null) return FromConfig(modelConfig);
         var entry = Find(name) ?? throw new DreamBoothException($"unknown scheduler '{name}'; valid names: {ValidNamesText}");
         return Build(entry.ClassName, entry.Override(modelConfig));
     }
@@ -70,7 +72,7 @@ public static class SchedulerFactory
         if (name is not null && !IsKnown(name))
             throw new DreamBoothException($"unknown scheduler '{name}'; valid names: {ValidNamesText}");
         var config = SchedulerConfig.Read(schedulerDirOrFile);
-        return name is null ? FromConfig(config) : Create(name, config);
+        return Create(name, config);
     }
 
     private static Entry? Find(string name)
