@@ -101,60 +101,53 @@ public sealed class DreamBoothDemo
         using var probe = Probe.Load(probeDir);
         var real = realPaths.Select(ImageIO.Load).ToList();
 
-        string staging = StagingPath(outputDir);
-        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true); // a crashed earlier run's leftovers
-        Directory.CreateDirectory(staging);
         var phases = new Dictionary<string, double>();
         var images = new List<(string Key, IReadOnlyList<Tensor> Images)>();
         try
         {
-            _info($"identifier: {identifier}; instance prompt: \"{o.InstancePrompt(identifier)}\"; class prompt: \"{o.ClassPrompt}\"");
-            var prompts = o.EvaluationPrompts(identifier);
-            var variants = new List<DemoVariant>();
-
-            // The base model: the same prompts, before any fine-tuning.
-            var sw = Stopwatch.StartNew();
-            variants.Add(Measure("base model", "base", modelPath, staging, prompts, probe, real, images, cancellationToken) with { Seconds = sw.Elapsed.TotalSeconds });
-            phases["generate + evaluate base model"] = sw.Elapsed.TotalSeconds;
-
-            string classDir = Path.Combine(staging, "class-images");
-            var runs = new List<(string Name, string Key, bool Prior)> { ("DreamBooth (prior preservation)", "prior", true) };
-            if (o.AblatePrior) runs.Add(("DreamBooth (no prior preservation)", "no-prior", false));
-            foreach (var (name, key, prior) in runs)
+            return StagedFolder.Write(outputDir, o.Overwrite, staging =>
             {
-                sw.Restart();
-                string runDir = Path.Combine(staging, key);
-                Train(modelPath, samplesDir, runDir, classDir, identifier, prior, name, phases, cancellationToken);
-                double trainSeconds = sw.Elapsed.TotalSeconds;
-                phases[$"train {key}"] = trainSeconds;
-                var gen = Stopwatch.StartNew();
-                var variant = Measure(name, key, runDir, staging, prompts, probe, real, images, cancellationToken);
-                phases[$"generate + evaluate {key}"] = gen.Elapsed.TotalSeconds;
-                variants.Add(variant with { Seconds = sw.Elapsed.TotalSeconds });
-            }
+                _info($"identifier: {identifier}; instance prompt: \"{o.InstancePrompt(identifier)}\"; class prompt: \"{o.ClassPrompt}\"");
+                var prompts = o.EvaluationPrompts(identifier);
+                var variants = new List<DemoVariant>();
 
-            sw.Restart();
-            Report("writing results", 0, 1);
-            WriteContactSheet(Path.Combine(staging, ContactSheetFile), prompts, real, images, variants);
-            string lossCurve = Path.Combine(staging, "prior", "logs", "loss_curve.png");
-            if (File.Exists(lossCurve)) File.Copy(lossCurve, Path.Combine(staging, LossCurveFile));
-            double ceiling = variants[0].Report.RealCeiling ?? double.NaN;
-            var targets = Targets(variants);
-            phases["write results"] = sw.Elapsed.TotalSeconds;
-            double bound;
-            using (var vae = Models.Vae.AutoencoderKL.FromPretrained(model["vae"])) bound = DreamBoothEvaluator.AutoencoderBound(probe, vae, real);
-            var result = new DemoResult(outputDir, identifier, variants, ceiling, targets, phases, total.Elapsed.TotalSeconds, bound);
-            AtomicFile.WriteAllBytes(Path.Combine(staging, MetricsJsonFile), JsonSerializer.SerializeToUtf8Bytes(Json(result, modelPath, samplesDir, probeDir), ConfigJson.Options));
-            AtomicFile.WriteAllText(Path.Combine(staging, MetricsMarkdownFile), ToMarkdown(result, modelPath, samplesDir));
-            Report("writing results", 1, 1);
-            cancellationToken.ThrowIfCancellationRequested();
-            Publish(staging, outputDir, o.Overwrite);
-            return result;
-        }
-        catch
-        {
-            TryDelete(staging);
-            throw;
+                // The base model: the same prompts, before any fine-tuning.
+                var sw = Stopwatch.StartNew();
+                variants.Add(Measure("base model", "base", modelPath, staging, prompts, probe, real, images, cancellationToken) with { Seconds = sw.Elapsed.TotalSeconds });
+                phases["generate + evaluate base model"] = sw.Elapsed.TotalSeconds;
+
+                string classDir = Path.Combine(staging, "class-images");
+                var runs = new List<(string Name, string Key, bool Prior)> { ("DreamBooth (prior preservation)", "prior", true) };
+                if (o.AblatePrior) runs.Add(("DreamBooth (no prior preservation)", "no-prior", false));
+                foreach (var (name, key, prior) in runs)
+                {
+                    sw.Restart();
+                    string runDir = Path.Combine(staging, key);
+                    Train(modelPath, samplesDir, runDir, classDir, identifier, prior, name, phases, cancellationToken);
+                    double trainSeconds = sw.Elapsed.TotalSeconds;
+                    phases[$"train {key}"] = trainSeconds;
+                    var gen = Stopwatch.StartNew();
+                    var variant = Measure(name, key, runDir, staging, prompts, probe, real, images, cancellationToken);
+                    phases[$"generate + evaluate {key}"] = gen.Elapsed.TotalSeconds;
+                    variants.Add(variant with { Seconds = sw.Elapsed.TotalSeconds });
+                }
+
+                sw.Restart();
+                Report("writing results", 0, 1);
+                WriteContactSheet(Path.Combine(staging, ContactSheetFile), prompts, real, images, variants);
+                string lossCurve = Path.Combine(staging, "prior", "logs", "loss_curve.png");
+                if (File.Exists(lossCurve)) File.Copy(lossCurve, Path.Combine(staging, LossCurveFile));
+                double ceiling = variants[0].Report.RealCeiling ?? double.NaN;
+                var targets = Targets(variants);
+                phases["write results"] = sw.Elapsed.TotalSeconds;
+                double bound;
+                using (var vae = Models.Vae.AutoencoderKL.FromPretrained(model["vae"])) bound = DreamBoothEvaluator.AutoencoderBound(probe, vae, real);
+                var result = new DemoResult(outputDir, identifier, variants, ceiling, targets, phases, total.Elapsed.TotalSeconds, bound);
+                AtomicFile.WriteAllBytes(Path.Combine(staging, MetricsJsonFile), JsonSerializer.SerializeToUtf8Bytes(Json(result, modelPath, samplesDir, probeDir), ConfigJson.Options));
+                AtomicFile.WriteAllText(Path.Combine(staging, MetricsMarkdownFile), ToMarkdown(result, modelPath, samplesDir));
+                Report("writing results", 1, 1);
+                return result;
+            }, cancellationToken);
         }
         finally
         {
@@ -164,27 +157,14 @@ public sealed class DreamBoothDemo
     }
 
     /// <summary>The staging folder of <paramref name="outputDir"/> (a sibling, so the final move is a rename on one file system).</summary>
-    public static string StagingPath(string outputDir) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(outputDir)) + ".partial";
+    public static string StagingPath(string outputDir) => StagedFolder.StagingPath(outputDir);
 
     private void CheckFolders(string modelPath, string samplesDir, string probeDir, string outputDir)
     {
         if (!Directory.Exists(modelPath)) throw new DreamBoothException($"--model {modelPath}: folder not found");
         if (!Directory.Exists(samplesDir)) throw new DreamBoothException($"--samples {samplesDir}: folder not found");
         if (!Directory.Exists(probeDir)) throw new DreamBoothException($"--probe {probeDir}: folder not found");
-        if (File.Exists(outputDir)) throw new DreamBoothException($"--output {outputDir}: is a file, not a folder");
-        foreach (var (flag, dir) in new[] { ("--model", modelPath), ("--samples", samplesDir), ("--probe", probeDir) })
-            if (IsSameOrInside(outputDir, dir) || IsSameOrInside(dir, outputDir))
-                throw new DreamBoothException($"--output {outputDir}: overlaps {flag} {dir} (the demo would write into its own input)");
-        if (Directory.Exists(outputDir) && Directory.EnumerateFileSystemEntries(outputDir).Any() && !_o.Overwrite)
-            throw new DreamBoothException($"--output {outputDir}: exists and is not empty; pass --overwrite to replace it (only once the new run has finished) or choose another folder");
-        if (File.Exists(StagingPath(outputDir))) throw new DreamBoothException($"{StagingPath(outputDir)}: is a file; the demo stages its output there");
-    }
-
-    private static bool IsSameOrInside(string path, string folder)
-    {
-        var p = Path.TrimEndingDirectorySeparator(path) + Path.DirectorySeparatorChar;
-        var f = Path.TrimEndingDirectorySeparator(folder) + Path.DirectorySeparatorChar;
-        return p.StartsWith(f, StringComparison.Ordinal);
+        StagedFolder.CheckOutput(outputDir, _o.Overwrite, "demo", ("--model", modelPath), ("--samples", samplesDir), ("--probe", probeDir));
     }
 
     private static string PickIdentifier(ClipTokenizer tokenizer, string modelPath)
@@ -250,7 +230,7 @@ public sealed class DreamBoothDemo
         });
         new DreamBoothTrainer(options, ImageSetImages.Loader, PipelineImageSampler.Factory(_warn), progress, _warn, _ => { }).Run(ct);
         // The checkpoint duplicates the final weights; the model folder is what the demo uses.
-        foreach (var (_, path) in TrainingCheckpoint.List(runDir)) TryDelete(path);
+        foreach (var (_, path) in TrainingCheckpoint.List(runDir)) StagedFolder.TryDelete(path);
     }
 
     private DemoVariant Measure(string name, string key, string modelDir, string staging, IReadOnlyList<string> prompts, Probe probe,
@@ -414,38 +394,6 @@ public sealed class DreamBoothDemo
             sb.AppendLine();
         }
         return sb.ToString();
-    }
-
-    // The output appears whole or not at all: the staged folder replaces the old one by renames.
-    private static void Publish(string staging, string outputDir, bool overwrite)
-    {
-        string? old = null;
-        if (Directory.Exists(outputDir))
-        {
-            if (!overwrite && Directory.EnumerateFileSystemEntries(outputDir).Any())
-                throw new DreamBoothException($"--output {outputDir}: appeared while the demo ran; the result is in {staging}");
-            old = outputDir + ".old-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-            Directory.Move(outputDir, old);
-        }
-        var parent = Path.GetDirectoryName(outputDir);
-        if (!string.IsNullOrEmpty(parent)) Directory.CreateDirectory(parent);
-        Directory.Move(staging, outputDir);
-        if (old is not null) TryDelete(old);
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Best effort: a leftover staging folder is removed by the next run.
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
     }
 
     private void Report(string phase, int done, int total, string? detail = null) => _progress?.Report(new DemoProgress(phase, done, total, detail));

@@ -1,0 +1,103 @@
+using System.Globalization;
+
+namespace DreamBooth.IO;
+
+/// <summary>
+/// An output folder that appears whole or not at all: a run writes into a staging folder beside it
+/// (<c>OUT.partial</c>, on the same file system) and <see cref="Publish"/> moves it into place by renames at the end,
+/// so an interrupted or failed run never touches an earlier result. Used by <c>dreambooth demo</c> and
+/// <c>dreambooth tiny-world heldout</c>.
+/// </summary>
+public static class StagedFolder
+{
+    /// <summary>The staging folder of <paramref name="outputDir"/> (a sibling, so the final move is a rename on one file system).</summary>
+    public static string StagingPath(string outputDir) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(outputDir)) + ".partial";
+
+    /// <summary>
+    /// Checks <paramref name="outputDir"/> before any work: not a file, not inside or around one of
+    /// <paramref name="inputs"/> (flag, folder), empty unless <paramref name="overwrite"/>, and its staging path free.
+    /// </summary>
+    /// <exception cref="DreamBoothException">One line naming <c>--output</c> and what is wrong.</exception>
+    public static void CheckOutput(string outputDir, bool overwrite, string command, params (string Flag, string Dir)[] inputs)
+    {
+        if (File.Exists(outputDir)) throw new DreamBoothException($"--output {outputDir}: is a file, not a folder");
+        foreach (var (flag, dir) in inputs)
+            if (IsSameOrInside(outputDir, dir) || IsSameOrInside(dir, outputDir))
+                throw new DreamBoothException($"--output {outputDir}: overlaps {flag} {dir} (the {command} would write into its own input)");
+        if (Directory.Exists(outputDir) && Directory.EnumerateFileSystemEntries(outputDir).Any() && !overwrite)
+            throw new DreamBoothException($"--output {outputDir}: exists and is not empty; pass --overwrite to replace it (only once the new run has finished) or choose another folder");
+        if (File.Exists(StagingPath(outputDir))) throw new DreamBoothException($"{StagingPath(outputDir)}: is a file; the {command} stages its output there");
+    }
+
+    /// <summary>Creates an empty staging folder for <paramref name="outputDir"/>, removing a crashed earlier run's leftovers.</summary>
+    public static string Create(string outputDir)
+    {
+        string staging = StagingPath(outputDir);
+        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        Directory.CreateDirectory(staging);
+        return staging;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="fill"/> on a fresh staging folder for <paramref name="outputDir"/> and publishes it when
+    /// <paramref name="fill"/> returns and the run was not cancelled; on any exception (cancellation included) the
+    /// staging folder is removed and <paramref name="outputDir"/> is left as it was.
+    /// </summary>
+    public static T Write<T>(string outputDir, bool overwrite, Func<string, T> fill, CancellationToken cancellationToken)
+    {
+        string staging = Create(outputDir);
+        try
+        {
+            var result = fill(staging);
+            cancellationToken.ThrowIfCancellationRequested();
+            Publish(staging, outputDir, overwrite);
+            return result;
+        }
+        catch
+        {
+            TryDelete(staging);
+            throw;
+        }
+    }
+
+    /// <summary>Moves <paramref name="staging"/> to <paramref name="outputDir"/>, replacing an existing folder only when <paramref name="overwrite"/>.</summary>
+    /// <exception cref="DreamBoothException">The output folder appeared (non-empty) during the run and may not be replaced; the result stays in the staging folder.</exception>
+    public static void Publish(string staging, string outputDir, bool overwrite)
+    {
+        string? old = null;
+        if (Directory.Exists(outputDir))
+        {
+            if (!overwrite && Directory.EnumerateFileSystemEntries(outputDir).Any())
+                throw new DreamBoothException($"--output {outputDir}: appeared while the run went on; the result is in {staging}");
+            old = outputDir + ".old-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+            Directory.Move(outputDir, old);
+        }
+        var parent = Path.GetDirectoryName(outputDir);
+        if (!string.IsNullOrEmpty(parent)) Directory.CreateDirectory(parent);
+        Directory.Move(staging, outputDir);
+        if (old is not null) TryDelete(old);
+    }
+
+    /// <summary>Deletes a folder, best effort (a leftover staging folder is removed by the next run).</summary>
+    public static void TryDelete(string path)
+    {
+        try
+        {
+            if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>True when <paramref name="path"/> is <paramref name="folder"/> or inside it (full paths).</summary>
+    public static bool IsSameOrInside(string path, string folder)
+    {
+        var p = Path.TrimEndingDirectorySeparator(path) + Path.DirectorySeparatorChar;
+        var f = Path.TrimEndingDirectorySeparator(folder) + Path.DirectorySeparatorChar;
+        return p.StartsWith(f, StringComparison.Ordinal);
+    }
+}
