@@ -68,6 +68,7 @@ public static class CliApp
                 w.AddCommand<TinyWorldRenderCommand>("render").WithDescription("Render dataset scenes with captions and a contact sheet.");
                 w.AddCommand<TinyWorldSamplesCommand>("samples").WithDescription("Regenerate the demo subject's photos (samples/).");
                 w.AddCommand<TinyWorldPretrainCommand>("pretrain").WithDescription("Train the tiny world's Stable Diffusion model from scratch (VAE, text encoder, UNet).");
+                w.AddCommand<TinyWorldHeldOutCommand>("heldout").WithDescription("Measure a model's class and context accuracy on caption combinations held out of pretraining.");
             });
             c.AddBranch("probe", p =>
             {

@@ -14,6 +14,7 @@ public class HelpTests
     [InlineData("tiny-world render --help")]
     [InlineData("tiny-world samples --help")]
     [InlineData("tiny-world pretrain --help")]
+    [InlineData("tiny-world heldout --help")]
     [InlineData("probe train --help")]
     [InlineData("train --help")]
     [InlineData("class-images --help")]

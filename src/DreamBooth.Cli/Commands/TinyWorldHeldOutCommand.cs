@@ -1,0 +1,73 @@
+using System.ComponentModel;
+using DreamBooth.Evaluation;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace DreamBooth.Cli.Commands;
+
+/// <summary>`dreambooth tiny-world heldout`: the base model's class and context accuracy on caption combinations held out of pretraining.</summary>
+public sealed class TinyWorldHeldOutCommand : Command<TinyWorldHeldOutCommand.Settings>
+{
+    private static readonly HeldOutOptions Defaults = new();
+
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--model <DIR>"), Description("Model folder to measure. Default: the embedded models/tiny-world.")]
+        public string? Model { get; init; }
+
+        [CommandOption("--probe <DIR>"), Description("Probe for the readings. Default: the shipped models/probe.")]
+        public string? Probe { get; init; }
+
+        [CommandOption("-o|--output <DIR>"), Description("Output folder (images, contact sheet, metrics)."), DefaultValue("heldout-out")]
+        public string Output { get; init; } = "heldout-out";
+
+        [CommandOption("--overwrite"), Description("Replace an existing output folder (once the new run has finished).")]
+        public bool Overwrite { get; init; }
+
+        [CommandOption("-n|--num-images <N>"), Description("Images per held-out prompt."), DefaultValue(4)]
+        public int NumImages { get; init; } = Defaults.ImagesPerPrompt;
+
+        [CommandOption("--steps <N>"), Description("Sampling steps per image."), DefaultValue(25)]
+        public int Steps { get; init; } = Defaults.InferenceSteps;
+
+        [CommandOption("--guidance-scale <G>"), Description("Classifier-free guidance scale (the default of generate and demo)."), DefaultValue(7.5)]
+        public double GuidanceScale { get; init; } = Defaults.GuidanceScale;
+
+        [CommandOption("--seed <N>"), Description("Seed of image 0; image i uses seed + i."), DefaultValue(1L)]
+        public long Seed { get; init; } = Defaults.Seed;
+
+        [CommandOption("--batch-size <N>"), Description("Images per UNet batch."), DefaultValue(16)]
+        public int BatchSize { get; init; } = Defaults.BatchSize;
+    }
+
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        var options = new HeldOutOptions
+        {
+            ModelPath = s.Model, ProbeDir = s.Probe, OutputDir = s.Output, Overwrite = s.Overwrite, ImagesPerPrompt = s.NumImages,
+            InferenceSteps = s.Steps, GuidanceScale = s.GuidanceScale, Seed = s.Seed, BatchSize = s.BatchSize,
+        };
+        options.Validate();
+        int total = HeldOutEvaluation.Prompts.Count * options.ImagesPerPrompt;
+        var result = ProgressDisplay.Run("generating held-out prompts", total, "img", task =>
+            new HeldOutEvaluation(options, new Progress(p => task.Value = p.Done), ProgressDisplay.Warn).Run(cancellationToken));
+
+        var table = new Table().AddColumn("prompt").AddColumn(new TableColumn("class").RightAligned())
+            .AddColumn(new TableColumn("prompt fid.").RightAligned()).AddColumn("predicted context");
+        foreach (var p in result.Report.Prompts)
+            table.AddRow(Markup.Escape(p.Prompt), EvaluationReport.F(p.ClassAccuracy), EvaluationReport.F(p.PromptFidelity), Markup.Escape(p.PredictedContexts));
+        AnsiConsole.Write(table);
+        foreach (var (name, value) in result.Report.AttributeAccuracy)
+            AnsiConsole.MarkupLineInterpolated($"{name} accuracy: {EvaluationReport.F(value)}");
+        var t = result.Target;
+        AnsiConsole.MarkupLine($"{(t.Met == true ? "[green]met[/]" : "[red]not met[/]")}  {Markup.Escape($"{t.Name}: {t.Measured} (goal {t.Goal})")}");
+        AnsiConsole.MarkupLineInterpolated($"[green]done[/] in {result.Seconds:0} s: {Path.Combine(result.OutputDir, HeldOutEvaluation.ContactSheetFile)}, {Path.Combine(result.OutputDir, HeldOutEvaluation.MetricsMarkdownFile)}");
+        return 0;
+    }
+
+    // Synchronous: Progress<T> would post to the thread pool and could update the bar after the run ended.
+    private sealed class Progress(Action<(int Done, int Total)> action) : IProgress<(int Done, int Total)>
+    {
+        public void Report((int Done, int Total) value) => action(value);
+    }
+}
