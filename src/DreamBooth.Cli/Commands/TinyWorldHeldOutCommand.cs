@@ -18,25 +18,25 @@ public sealed class TinyWorldHeldOutCommand : Command<TinyWorldHeldOutCommand.Se
         [CommandOption("--probe <DIR>"), Description("Probe for the readings. Default: the shipped models/probe.")]
         public string? Probe { get; init; }
 
-        [CommandOption("-o|--output <DIR>"), Description("Output folder (images, contact sheet, metrics)."), DefaultValue("heldout-out")]
-        public string Output { get; init; } = "heldout-out";
+        [CommandOption("-o|--output <DIR>"), Description("Output folder (images, contact sheet, metrics)."), DefaultValue(HeldOutOptions.DefaultOutputDir)]
+        public string Output { get; init; } = HeldOutOptions.DefaultOutputDir;
 
         [CommandOption("--overwrite"), Description("Replace an existing output folder (once the new run has finished).")]
         public bool Overwrite { get; init; }
 
-        [CommandOption("-n|--num-images <N>"), Description("Images per held-out prompt."), DefaultValue(4)]
+        [CommandOption("-n|--num-images <N>"), Description("Images per held-out prompt."), DefaultValue(HeldOutOptions.DefaultImagesPerPrompt)]
         public int NumImages { get; init; } = Defaults.ImagesPerPrompt;
 
-        [CommandOption("--steps <N>"), Description("Sampling steps per image."), DefaultValue(25)]
+        [CommandOption("--steps <N>"), Description("Sampling steps per image."), DefaultValue(HeldOutOptions.DefaultInferenceSteps)]
         public int Steps { get; init; } = Defaults.InferenceSteps;
 
-        [CommandOption("--guidance-scale <G>"), Description("Classifier-free guidance scale (the default of generate and demo)."), DefaultValue(7.5)]
+        [CommandOption("--guidance-scale <G>"), Description("Classifier-free guidance scale (the default of generate and demo)."), DefaultValue(Pipelines.GenerationRequest.DefaultGuidanceScale)]
         public double GuidanceScale { get; init; } = Defaults.GuidanceScale;
 
-        [CommandOption("--seed <N>"), Description("Seed of image 0; image i uses seed + i."), DefaultValue(1L)]
+        [CommandOption("--seed <N>"), Description("Seed of image 0; image i uses seed + i."), DefaultValue(HeldOutOptions.DefaultSeed)]
         public long Seed { get; init; } = Defaults.Seed;
 
-        [CommandOption("--batch-size <N>"), Description("Images per UNet batch."), DefaultValue(16)]
+        [CommandOption("--batch-size <N>"), Description("Images per UNet batch."), DefaultValue(HeldOutOptions.DefaultBatchSize)]
         public int BatchSize { get; init; } = Defaults.BatchSize;
     }
 

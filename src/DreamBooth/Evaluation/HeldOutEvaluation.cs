@@ -21,25 +21,34 @@ public sealed record HeldOutOptions
     public string? ProbeDir { get; init; }
 
     /// <summary>Where the images, contact sheet and metrics go (staged beside it, moved into place at the end).</summary>
-    public string OutputDir { get; init; } = "heldout-out";
+    public string OutputDir { get; init; } = DefaultOutputDir;
+
+    /// <summary>Default output folder.</summary>
+    public const string DefaultOutputDir = "heldout-out";
 
     /// <summary>Replace an existing <see cref="OutputDir"/> (only once the new run has finished).</summary>
     public bool Overwrite { get; init; }
 
+    /// <summary>Defaults of the settings (constants, for the command line's help).</summary>
+    public const int DefaultImagesPerPrompt = 4, DefaultInferenceSteps = 25, DefaultBatchSize = 16;
+
+    /// <summary>Default seed of image 0.</summary>
+    public const long DefaultSeed = 1;
+
     /// <summary>Images per held-out prompt.</summary>
-    public int ImagesPerPrompt { get; init; } = 4;
+    public int ImagesPerPrompt { get; init; } = DefaultImagesPerPrompt;
 
     /// <summary>Sampling steps per image.</summary>
-    public int InferenceSteps { get; init; } = 25;
+    public int InferenceSteps { get; init; } = DefaultInferenceSteps;
 
     /// <summary>Classifier-free guidance scale: the default of <c>dreambooth generate</c> and <c>dreambooth demo</c>.</summary>
     public double GuidanceScale { get; init; } = GenerationRequest.DefaultGuidanceScale;
 
     /// <summary>Seed of image 0; image i of the run uses Seed + i (prompt-major, as in <see cref="GenerationRequest"/>).</summary>
-    public long Seed { get; init; } = 1;
+    public long Seed { get; init; } = DefaultSeed;
 
     /// <summary>Images per UNet batch.</summary>
-    public int BatchSize { get; init; } = 16;
+    public int BatchSize { get; init; } = DefaultBatchSize;
 
     /// <summary>Checks the settings; each problem is one line naming the flag.</summary>
     /// <exception cref="DreamBoothException">A setting is out of range.</exception>
