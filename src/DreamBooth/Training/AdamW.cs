@@ -61,9 +61,10 @@ public sealed class AdamW : IDisposable
             double lr = g.LearningRate * lrFactor;
             foreach (var (name, p) in g.Parameters)
             {
+                // The scope first: reading p.grad makes a new native reference, which must not outlive the update.
+                using var scope = NewDisposeScope();
                 var grad = p.grad;
                 if (grad is null) continue;
-                using var scope = NewDisposeScope();
                 var (m, v) = StateFor(Key(g, name), p);
                 if (g.WeightDecay != 0) p.mul_(1 - lr * g.WeightDecay);
                 m.lerp_(grad, 1 - Beta1);

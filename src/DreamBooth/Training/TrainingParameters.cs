@@ -116,12 +116,14 @@ public sealed class TrainingParameters : IDisposable
         using var _ = no_grad();
         foreach (var p in _parameters)
         {
+            // Every p.grad read is a new native reference: the scope drops them all, so that only the parameters hold
+            // their gradients (a stray reference would keep a cleared gradient's memory until the GC finalizes it).
+            using var scope = NewDisposeScope();
             if (p.Working.grad is not { } g) continue;
             // The first micro-batch's converted gradient becomes the master gradient (no extra clone); later ones add
             // in place, add_ converting bf16 → float32 as it goes (no float32 temporary per parameter and micro-batch).
             if (p.Master.grad is { } mg) mg.add_(g);
-            else p.Master.grad = g.to(ScalarType.Float32).DetachFromDisposeScope();
-            g.Dispose();
+            else p.Master.grad = g.to(ScalarType.Float32);
             p.Working.grad = null;
         }
     }
