@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace DreamBooth.IO;
 
 /// <summary>
@@ -40,41 +38,69 @@ public static class StagedFolder
 
     /// <summary>
     /// Runs <paramref name="fill"/> on a fresh staging folder for <paramref name="outputDir"/> and publishes it when
-    /// <paramref name="fill"/> returns and the run was not cancelled; on any exception (cancellation included) the
-    /// staging folder is removed and <paramref name="outputDir"/> is left as it was.
+    /// <paramref name="fill"/> returns and the run was not cancelled. When <paramref name="fill"/> throws (cancellation
+    /// included), the staging folder is removed and <paramref name="outputDir"/> is left as it was; when only the
+    /// publishing fails, the finished result stays in the staging folder and the error says so.
     /// </summary>
     public static T Write<T>(string outputDir, bool overwrite, Func<string, T> fill, CancellationToken cancellationToken)
     {
         string staging = Create(outputDir);
+        T result;
         try
         {
-            var result = fill(staging);
+            result = fill(staging);
             cancellationToken.ThrowIfCancellationRequested();
-            Publish(staging, outputDir, overwrite);
-            return result;
         }
         catch
         {
             TryDelete(staging);
             throw;
         }
+        Publish(staging, outputDir, overwrite);
+        return result;
     }
 
-    /// <summary>Moves <paramref name="staging"/> to <paramref name="outputDir"/>, replacing an existing folder only when <paramref name="overwrite"/>.</summary>
-    /// <exception cref="DreamBoothException">The output folder appeared (non-empty) during the run and may not be replaced; the result stays in the staging folder.</exception>
+    /// <summary>
+    /// Moves <paramref name="staging"/> to <paramref name="outputDir"/>, replacing an existing folder only when
+    /// <paramref name="overwrite"/>: the old folder is renamed aside, the new one renamed in, then the old one deleted;
+    /// if the second rename fails, the old folder is renamed back.
+    /// </summary>
+    /// <exception cref="DreamBoothException">The output folder appeared (non-empty) during the run and may not be
+    /// replaced, or could not be replaced; the finished result stays in the staging folder (named in the message).</exception>
     public static void Publish(string staging, string outputDir, bool overwrite)
     {
         string? old = null;
-        if (Directory.Exists(outputDir))
+        try
         {
-            if (!overwrite && Directory.EnumerateFileSystemEntries(outputDir).Any())
-                throw new DreamBoothException($"--output {outputDir}: appeared while the run went on; the result is in {staging}");
-            old = outputDir + ".old-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-            Directory.Move(outputDir, old);
+            if (Directory.Exists(outputDir))
+            {
+                if (!overwrite && Directory.EnumerateFileSystemEntries(outputDir).Any())
+                    throw new DreamBoothException($"--output {outputDir}: appeared while the run went on; the result is in {staging}");
+                // A fresh name: a process id repeats across containers and would collide with a crashed run's leftover.
+                old = outputDir + ".old-" + Guid.NewGuid().ToString("N")[..12];
+                Directory.Move(outputDir, old);
+            }
+            var parent = Path.GetDirectoryName(outputDir);
+            if (!string.IsNullOrEmpty(parent)) Directory.CreateDirectory(parent);
+            Directory.Move(staging, outputDir);
         }
-        var parent = Path.GetDirectoryName(outputDir);
-        if (!string.IsNullOrEmpty(parent)) Directory.CreateDirectory(parent);
-        Directory.Move(staging, outputDir);
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (old is not null && !Directory.Exists(outputDir))
+            {
+                try
+                {
+                    Directory.Move(old, outputDir);
+                    old = null;
+                }
+                catch (Exception restore) when (restore is IOException or UnauthorizedAccessException)
+                {
+                    // Reported below: the earlier result is still whole under its temporary name.
+                }
+            }
+            throw new DreamBoothException($"--output {outputDir}: could not move the result into place ({e.Message}); the result is in {staging}" +
+                                          (old is null ? "" : $", the earlier folder in {old}"));
+        }
         if (old is not null) TryDelete(old);
     }
 
