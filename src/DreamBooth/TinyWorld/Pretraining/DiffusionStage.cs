@@ -167,9 +167,11 @@ internal sealed class DiffusionStage : IDisposable
         var loss = nn.functional.mse_loss(prediction, target);
         loss.backward();
         double gradNorm = nn.utils.clip_grad_norm_(Parameters.Select(p => p.Param), o.MaxGradNorm);
+        double value = loss.item<float>();
+        _run.CheckFinite(PretrainingStage.Diffusion, step + 1, value, gradNorm, _run.DiffusionCheckpointPath);
         adam.Step(lrFactor);
         adam.ZeroGrad();
-        return (loss.item<float>(), gradNorm);
+        return (value, gradNorm);
     }
 
     private void Save(AdamW adam, ExponentialMovingAverage ema, int step, PretrainingRun.Clock clock)

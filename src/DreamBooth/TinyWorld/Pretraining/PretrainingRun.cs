@@ -57,25 +57,43 @@ internal sealed class PretrainingRun
     public double[] FirstLosses(PretrainingStage stage, int count)
     {
         if (!File.Exists(LogPath)) return [];
-        var name = stage.ToString().ToLowerInvariant();
-        return File.ReadLines(LogPath).Skip(1).Select(l => l.Split(','))
-            .Where(p => p[0] == name && int.Parse(p[1], CultureInfo.InvariantCulture) <= count)
-            .OrderBy(p => int.Parse(p[1], CultureInfo.InvariantCulture))
-            .Select(p => double.Parse(p[2], CultureInfo.InvariantCulture)).ToArray();
+        return File.ReadLines(LogPath).Skip(1).Select(ParseRow).OfType<(PretrainingStage Stage, int Step, double Loss)>()
+            .Where(r => r.Stage == stage && r.Step <= count).OrderBy(r => r.Step).Select(r => r.Loss).ToArray();
     }
 
-    /// <summary>Keeps the log rows of <paramref name="stage"/> up to <paramref name="step"/> (a resumed run rewrites the rest).</summary>
+    /// <summary>
+    /// Keeps the log rows of <paramref name="stage"/> up to <paramref name="step"/> and those of the other stages (a
+    /// resumed run rewrites the rest); drops rows that do not parse, e.g. a line torn by a kill while it was appended.
+    /// </summary>
     public void TruncateLog(PretrainingStage stage, int step)
     {
         if (!File.Exists(LogPath)) return;
-        var name = stage.ToString().ToLowerInvariant();
         var keep = File.ReadAllLines(LogPath).Where((line, i) =>
-        {
-            if (i == 0) return true;
-            var parts = line.Split(',');
-            return parts[0] != name || int.Parse(parts[1], CultureInfo.InvariantCulture) <= step;
-        }).ToArray();
+            i == 0 || ParseRow(line) is { } r && (r.Stage != stage || r.Step <= step)).ToArray();
         IO.AtomicFile.WriteAllText(LogPath, string.Join("\n", keep) + "\n");
+    }
+
+    private static (PretrainingStage Stage, int Step, double Loss)? ParseRow(string line)
+    {
+        var p = line.Split(',');
+        if (p.Length < 6 || !Enum.TryParse<PretrainingStage>(p[0], ignoreCase: true, out var stage)) return null;
+        if (!int.TryParse(p[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int step)) return null;
+        if (!double.TryParse(p[2], NumberStyles.Float, CultureInfo.InvariantCulture, out double loss)) return null;
+        return (stage, step, loss);
+    }
+
+    /// <summary>
+    /// Stops a diverged run before the optimizer writes NaN into the weights (and the next checkpoint would overwrite
+    /// the last good one): a non-finite loss or gradient norm is a one-line error naming the step and the checkpoint.
+    /// </summary>
+    /// <exception cref="DreamBoothException">The loss or gradient norm is NaN or infinite.</exception>
+    public void CheckFinite(PretrainingStage stage, int step, double loss, double gradNorm, string checkpointPath)
+    {
+        if (double.IsFinite(loss) && double.IsFinite(gradNorm)) return;
+        string what = double.IsFinite(loss) ? string.Create(CultureInfo.InvariantCulture, $"gradient norm is {gradNorm}") : string.Create(CultureInfo.InvariantCulture, $"loss is {loss}");
+        string saved = File.Exists(checkpointPath) ? $"the last checkpoint {checkpointPath} is intact" : "no checkpoint of this stage was written yet";
+        throw new DreamBoothException(string.Create(CultureInfo.InvariantCulture,
+            $"tiny-world pretrain: stage {stage.ToString().ToLowerInvariant()} diverged at step {step} (the {what}); nothing was updated and {saved}: lower the learning rate and --resume"));
     }
 
     /// <summary>Wall and CPU seconds spent per stage, carried across resumes in checkpoint metadata.</summary>

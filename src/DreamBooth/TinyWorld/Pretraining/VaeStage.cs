@@ -129,9 +129,11 @@ internal static class VaeStage
         var loss = rec + o.VaeKlWeight * kl;
         loss.backward();
         double gradNorm = nn.utils.clip_grad_norm_(parameters.Select(p => p.Param), 1.0);
+        double value = loss.item<float>();
+        run.CheckFinite(PretrainingStage.Vae, step + 1, value, gradNorm, run.VaeCheckpointPath);
         adam.Step(lrFactor);
         adam.ZeroGrad();
-        return (loss.item<float>(), gradNorm);
+        return (value, gradNorm);
     }
 
     /// <summary>1 / std of the posterior means of dataset items 0 … <see cref="ScalingImages"/>−1, to 4 significant digits.</summary>

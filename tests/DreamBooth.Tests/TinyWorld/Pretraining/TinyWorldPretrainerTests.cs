@@ -222,6 +222,39 @@ public sealed class TinyWorldPretrainerTests(MicroPretraining micro) : IClassFix
         act.Should().Throw<DreamBoothException>().WithMessage($"{flag}:*");
     }
 
+    [Fact]
+    public void A_diverging_run_stops_with_one_line_before_writing_non_finite_weights()
+    {
+        var output = micro.NewOutput("diverge");
+        var o = MicroPretraining.Options with { LearningRate = 1e30 };
+        var act = () => TinyWorldPretrainer.Run(o, output);
+        act.Should().Throw<DreamBoothException>().WithMessage("tiny-world pretrain: stage diffusion diverged at step *--resume");
+        var checkpoint = Path.Combine(TinyWorldPretrainer.DefaultWorkDir(output), "diffusion-checkpoint.safetensors");
+        File.Exists(checkpoint).Should().BeTrue("the micro run checkpoints every 2 steps, and the weights explode only after the warm-up");
+            foreach (var (name, t) in Safetensors.LoadAll(checkpoint))
+                using (t) t.isfinite().all().item<bool>().Should().BeTrue($"{name} in the last checkpoint must stay finite");
+    }
+
+    [Fact]
+    public void Log_rows_torn_by_a_kill_are_skipped_on_resume()
+    {
+        var work = micro.NewOutput("log");
+        Directory.CreateDirectory(work);
+        var run = new PretrainingRun(MicroPretraining.Options, work, null, default);
+        File.WriteAllText(run.LogPath, string.Join("\n",
+            "stage,step,loss,lr,grad_norm,utc",
+            "vae,1,0.5,0,1,2026-01-01T00:00:00Z",
+            "diffusion,1,0.25,0,1,2026-01-01T00:00:00Z",
+            "diffusion,2,0.125,0,1,2026-01-01T00:00:00Z",
+            "diffusion,3,0.0625,0,1,2026-01-01T00:00:00Z",
+            "diffusion,4,0.06") + "\n");
+        run.FirstLosses(PretrainingStage.Diffusion, 10).Should().Equal(0.25, 0.125, 0.0625);
+        run.TruncateLog(PretrainingStage.Diffusion, 2);
+        File.ReadAllLines(run.LogPath).Should().HaveCount(4);
+        run.FirstLosses(PretrainingStage.Diffusion, 10).Should().Equal(0.25, 0.125);
+        run.FirstLosses(PretrainingStage.Vae, 10).Should().Equal(0.5);
+    }
+
     private static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
 
     private static void Cancelled(Action run)
