@@ -71,6 +71,12 @@ public sealed record DemoOptions
     /// <summary>Seed of the class images, the training runs and the generated images.</summary>
     public long Seed { get; init; } = 1;
 
+    /// <summary>Image seeds of a demo run are Seed × this + i (class-prompt images from + half of it).</summary>
+    public const long ImageSeedStride = 100_000;
+
+    /// <summary>The largest <see cref="Seed"/>: image seeds must stay below 2⁶³.</summary>
+    public const long MaxSeed = long.MaxValue / ImageSeedStride - 1;
+
     /// <summary>The placeholder of the identifier in <see cref="InstancePromptTemplate"/>.</summary>
     public const string IdentifierPlaceholder = "[V]";
 
@@ -113,7 +119,7 @@ public sealed record DemoOptions
         Require(ClassPromptImages >= 1, Inv($"--class-prompt-images {ClassPromptImages}: must be at least 1"));
         Require(InferenceSteps >= 1, Inv($"--steps {InferenceSteps}: must be at least 1"));
         Require(double.IsFinite(GuidanceScale) && GuidanceScale >= 0, Inv($"--guidance-scale {GuidanceScale}: must be a number ≥ 0"));
-        Require(Seed >= 0, Inv($"--seed {Seed}: must be zero or positive"));
+        Require(Seed >= 0 && Seed <= MaxSeed, Inv($"--seed {Seed}: must be in [0, {MaxSeed}] (the generated images use seed × {ImageSeedStride} + i)"));
     }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

@@ -52,8 +52,9 @@ public sealed record DemoTarget(string Name, string Goal, string Measured, bool?
 /// Output (written to a staging folder beside <see cref="DemoOptions.OutputDir"/> and moved into place only when the
 /// run has finished, so an interrupted or failed demo never touches an earlier result): <c>contact-sheet.png</c>
 /// (rows = prompts: the real photos, then each model's images), <c>metrics.md</c>, <c>metrics.json</c>,
-/// <c>loss-curve.png</c>, <c>images/KEY/</c> (PNGs with their prompts, readable by <c>dreambooth evaluate</c>),
-/// <c>class-images/</c>, and each fine-tuned model folder (<c>prior/</c>, <c>no-prior/</c>, with its training logs).
+/// <c>loss-curve.png</c>, <c>images/KEY/</c> and <c>images/KEY-class/</c> (each model's prompted and class-prompt
+/// images, PNGs with their prompts: <c>dreambooth evaluate --real samples --generated images/KEY --class-images
+/// images/KEY-class</c> gives that model's metrics, up to PNG rounding), <c>class-images/</c> (prior-preservation training images), and each fine-tuned model folder (<c>prior/</c>, <c>no-prior/</c>, with its training logs).
 /// </summary>
 public sealed class DreamBoothDemo
 {
@@ -98,6 +99,8 @@ public sealed class DreamBoothDemo
         CheckIdentifier(tokenizer, identifier);
         var realPaths = ImageIO.ListImages(samplesDir);
         if (realPaths.Count == 0) throw new DreamBoothException($"--samples {samplesDir}: no images ({string.Join(", ", ImageIO.Extensions)})");
+        if (realPaths.Count < 2)
+            throw new DreamBoothException($"--samples {samplesDir}: one photo; the demo needs at least 2 (the real-images ceiling compares the photos in pairs; the paper uses 3–5)");
         using var probe = Probe.Load(probeDir);
         var real = realPaths.Select(ImageIO.Load).ToList();
 
@@ -237,8 +240,11 @@ public sealed class DreamBoothDemo
         IReadOnlyList<Tensor> real, List<(string Key, IReadOnlyList<Tensor> Images)> images, CancellationToken ct)
     {
         var o = _o;
-        string dir = Path.Combine(staging, "images", key);
+        // The subject's prompted images and the class-prompt images (PRES) in separate folders, so that
+        // `dreambooth evaluate --generated images/KEY --class-images images/KEY-class` reproduces these metrics.
+        string dir = Path.Combine(staging, "images", key), classDir = Path.Combine(staging, "images", key + "-class");
         Directory.CreateDirectory(dir);
+        Directory.CreateDirectory(classDir);
         using var model = StableDiffusionModel.Load(modelDir);
         var pipeline = new StableDiffusionPipeline(model, _warn);
         string sampler;
@@ -246,7 +252,7 @@ public sealed class DreamBoothDemo
         int total = prompts.Count * o.ImagesPerPrompt + o.ClassPromptImages;
         string phase = $"generating: {name}";
         Report(phase, 0, total);
-        List<Tensor> Generate(IReadOnlyList<string> ps, int perPrompt, long seed, string prefix, int offset)
+        List<Tensor> Generate(IReadOnlyList<string> ps, int perPrompt, long seed, string folder, string prefix, int offset)
         {
             var request = new GenerationRequest
             {
@@ -259,7 +265,7 @@ public sealed class DreamBoothDemo
                 {
                     for (int k = 0; k < batch.Count; k++)
                     {
-                        var image = batch.Images[k].to_type(ScalarType.Float32).cpu().clone().DetachFromDisposeScope();
+                        var image = batch.CopyImage(k);
                         list.Add(image);
                         int index = batch.FirstIndex + k;
                         var parameters = new GenerationParameters(batch.Prompts[k])
@@ -268,7 +274,7 @@ public sealed class DreamBoothDemo
                             Width = (int)image.shape[2], Height = (int)image.shape[1],
                             Extra = [new("Model", key)],
                         };
-                        AtomicFile.WriteAllBytes(Path.Combine(dir, string.Create(CultureInfo.InvariantCulture, $"{prefix}{index / perPrompt:D2}-{index % perPrompt:D2}-seed{batch.Seeds[k]}.png")),
+                        AtomicFile.WriteAllBytes(Path.Combine(folder, string.Create(CultureInfo.InvariantCulture, $"{prefix}{index / perPrompt:D2}-{index % perPrompt:D2}-seed{batch.Seeds[k]}.png")),
                             ImageIO.EncodePng(image, [new(GenerationParameters.PngKey, parameters.Format())]));
                     }
                     Report(phase, offset + batch.FirstIndex + batch.Count, total);
@@ -276,8 +282,8 @@ public sealed class DreamBoothDemo
             return list;
         }
         // The same seeds for every model, so the rows of the contact sheet compare like with like.
-        var generated = Generate(prompts, o.ImagesPerPrompt, o.Seed * 100_000, "p", 0);
-        var classImages = Generate([o.ClassPrompt], o.ClassPromptImages, o.Seed * 100_000 + 50_000, "class-", generated.Count);
+        var generated = Generate(prompts, o.ImagesPerPrompt, o.Seed * DemoOptions.ImageSeedStride, dir, "p", 0);
+        var classImages = Generate([o.ClassPrompt], o.ClassPromptImages, o.Seed * DemoOptions.ImageSeedStride + DemoOptions.ImageSeedStride / 2, classDir, "class-", generated.Count);
         images.Add((key, generated));
         Report($"evaluating: {name}", 0, 1);
         var report = DreamBoothEvaluator.Evaluate(probe, real,

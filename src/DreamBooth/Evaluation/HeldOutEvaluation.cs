@@ -134,7 +134,7 @@ public sealed class HeldOutEvaluation(HeldOutOptions options, IProgress<(int Don
                         for (int k = 0; k < batch.Count; k++)
                         {
                             int index = batch.FirstIndex + k;
-                            var image = batch.Images[k].to_type(ScalarType.Float32).cpu().clone().DetachFromDisposeScope();
+                            var image = batch.CopyImage(k);
                             images.Add(image);
                             var parameters = GenerationMetadata.For(request, index, sampler, model.Name, (int)image.shape[2], (int)image.shape[1]);
                             string name = string.Create(CultureInfo.InvariantCulture, $"p{index / o.ImagesPerPrompt:D2}-{index % o.ImagesPerPrompt:D2}-seed{batch.Seeds[k]}.png");

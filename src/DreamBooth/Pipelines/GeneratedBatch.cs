@@ -18,6 +18,14 @@ public sealed record GeneratedBatch(int FirstIndex, Tensor Images, IReadOnlyList
     /// <summary>Number of images in the batch.</summary>
     public int Count => Seeds.Count;
 
+    /// <summary>A copy of image <paramref name="k"/> [3, H, W] that outlives the batch, in no dispose scope (the caller disposes it).</summary>
+    public Tensor CopyImage(int k)
+    {
+        // The indexing view is a native reference too: dropped here, not left for the GC, so disposing the batch frees it.
+        using var view = Images[k];
+        return view.clone().DetachFromDisposeScope();
+    }
+
     /// <summary>Disposes the tensors.</summary>
     public void Dispose()
     {

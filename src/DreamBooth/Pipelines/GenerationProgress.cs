@@ -4,7 +4,7 @@ namespace DreamBooth.Pipelines;
 /// <param name="Batch">0-based index of the current batch.</param>
 /// <param name="BatchCount">Number of batches in the run.</param>
 /// <param name="Step">Steps done in the current batch (1 … <paramref name="StepCount"/>).</param>
-/// <param name="StepCount">Denoising steps (UNet calls) per batch: the requested steps, or one more for PNDM, which repeats its first timestep.</param>
+/// <param name="StepCount">Denoising steps (UNet calls) per batch: the requested steps, or one more for PNDM, whose first PLMS step takes two model calls (its timestep list repeats the second entry).</param>
 /// <param name="ImagesDone">Images finished (decoded) before the current batch.</param>
 /// <param name="ImageCount">Images in the run.</param>
 public sealed record GenerationProgress(int Batch, int BatchCount, int Step, int StepCount, int ImagesDone, int ImageCount)

@@ -38,7 +38,7 @@ public sealed record GenerationRequest
     /// <summary>Images per prompt (≥ 1).</summary>
     public int ImagesPerPrompt { get; init; } = 1;
 
-    /// <summary>Number of denoising steps (≥ 1; the scheduler also caps it at its num_train_timesteps).</summary>
+    /// <summary>Number of denoising steps (≥ 1 and at most the scheduler's num_train_timesteps, else an error).</summary>
     public int Steps { get; init; } = DefaultSteps;
 
     /// <summary>Classifier-free guidance scale g: ε = ε_uncond + g·(ε_cond − ε_uncond). At g ≤ 1 guidance is off: one UNet pass per step, no negative prompt.</summary>

@@ -189,7 +189,7 @@ public sealed class StableDiffusionPipeline
             embeddings = EncodePrompts(request.Prompts, request.NegativePrompts, request.UsesGuidance, request.ClipSkip);
             int total = request.ImageCount;
             int batchCount = (total + request.BatchSize - 1) / request.BatchSize;
-            int modelCalls = scheduler.TimestepValues.Count; // the steps, or one more for PNDM's repeated first timestep
+            int modelCalls = scheduler.TimestepValues.Count; // the steps, or one more for PNDM (its timestep list repeats the second entry)
             for (int b = 0; b < batchCount; b++)
             {
                 int first = b * request.BatchSize;

@@ -6,8 +6,8 @@ namespace DreamBooth.Schedulers;
 /// <summary>
 /// Pseudo numerical methods for diffusion models (Liu et al. 2022), diffusers <c>PNDMScheduler</c>, Stable Diffusion
 /// 1.x's default. With <c>skip_prk_steps</c> (as SD uses it) it is PLMS: a linear multistep method over the last
-/// four ε predictions, whose first timestep is repeated so that n steps make n + 1 model calls (README item 16):
-/// 901, 801, 801, 701, …, 1. Without it, three Runge–Kutta (PRK) steps of four calls each warm it up.
+/// four ε predictions, whose first step takes two model calls: the timestep list repeats its second entry, so n steps
+/// make n + 1 model calls (README item 16): 901, 801, 801, 701, …, 1. Without it, three Runge–Kutta (PRK) steps of four calls each warm it up.
 /// </summary>
 public sealed class PNDMScheduler : Scheduler
 {
