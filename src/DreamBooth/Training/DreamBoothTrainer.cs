@@ -184,7 +184,18 @@ public sealed class DreamBoothTrainer
             using (no_grad())
             {
                 var seeds = Enumerable.Range(0, o.NumValidationImages).Select(i => seed + i).ToList();
-                var images = validationSampler.Generate(o.ValidationPrompt!, seeds, cancellationToken);
+                Tensor images;
+                try
+                {
+                    images = validationSampler.Generate(o.ValidationPrompt!, seeds, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Ctrl-C during a (long) validation keeps the steps trained since the last checkpoint, as in the loop.
+                    if (step > lastCheckpoint) SaveCheckpoint();
+                    WritePlot();
+                    throw;
+                }
                 var path = Path.Combine(outputDir, "validation", $"step-{step:D6}.png");
                 var cells = Enumerable.Range(0, (int)images.shape[0]).Select(i => images[i]).ToList();
                 ContactSheet.Save(path, cells, columns: (int)Math.Ceiling(Math.Sqrt(cells.Count)), seeds.Select(x => $"seed {x}").ToList(),

@@ -69,6 +69,24 @@ public class TrainerResumeTests
     }
 
     [Fact]
+    public void Cancelling_during_validation_saves_the_steps_trained_since_the_last_checkpoint()
+    {
+        using var dir = new TempDir();
+        var o = Setup("full", dir.Path, Path.Combine(dir.Path, "out")) with
+        {
+            ValidationPrompt = "a photo of sks dog", ValidationSteps = 3, NumValidationImages = 1,
+        };
+        using var cts = new CancellationTokenSource();
+        var act = () => Train(o, cts.Token, progress: new SyncProgress(p =>
+        {
+            if (p.Phase == TrainingPhase.Validation && p.Done == 3) cts.Cancel();
+        }));
+        act.Should().Throw<OperationCanceledException>();
+        TrainingCheckpoint.List(o.OutputDir).Select(c => c.Step).Should().Equal(2, 3);
+        Train(o with { ResumeFromCheckpoint = "latest" }).Steps.Should().Be(4);
+    }
+
+    [Fact]
     public void Resuming_from_an_older_checkpoint_replays_the_same_steps()
     {
         using var dir = new TempDir();

@@ -22,6 +22,7 @@ internal static class TrainerTestKit
         public Tensor Generate(string prompt, IReadOnlyList<long> seeds, CancellationToken cancellationToken = default)
         {
             Calls++;
+            cancellationToken.ThrowIfCancellationRequested(); // as the pipeline does between denoising steps
             using var scope = NewDisposeScope();
             var images = seeds.Select(s =>
             {
