@@ -34,7 +34,11 @@ public static class DiffusersOutput
             if (!baseModel.Has(name) || !WeightsFileOf.ContainsKey(name))
                 throw new ArgumentException($"'{name}' is not a model component of {baseModel.Root}", nameof(trained));
 
-        Copy(Path.Combine(baseModel.Root, ModelIndex.FileName), Path.Combine(outputDir, ModelIndex.FileName));
+        // model_index.json makes the folder a pipeline to every loader: an earlier one goes first and the new one is
+        // written last, so a run killed while writing the components never leaves a folder that looks complete (or one
+        // that mixes new and old components).
+        var index = Path.Combine(outputDir, ModelIndex.FileName);
+        File.Delete(index);
         foreach (var (name, spec) in baseModel.Index.Components)
         {
             var source = Path.Combine(baseModel.Root, name);
@@ -53,6 +57,7 @@ public static class DiffusersOutput
                 kv => dtype is ScalarType t && kv.Value.is_floating_point() ? kv.Value.detach().to(t) : kv.Value.detach());
             Safetensors.Save(Path.Combine(outputDir, name, WeightsFileOf[name]), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         }
+        Copy(Path.Combine(baseModel.Root, ModelIndex.FileName), index);
     }
 
     // Weights in any of the layouts a component folder may have (single, variant, sharded, pickle); the config stays.
