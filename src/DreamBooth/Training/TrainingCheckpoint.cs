@@ -69,9 +69,25 @@ public static class TrainingCheckpoint
             writeExtras?.Invoke(temp);
             AtomicFile.WriteAllBytes(Path.Combine(temp, StateFile), StateJson(contents));
             DirectorySync.Flush(temp);
-            if (Directory.Exists(final)) Discard(final);
-            Directory.Move(temp, final);
+            // Replacing a checkpoint of the same step: the old one is renamed aside (not deleted) until the new one is in
+            // place, and renamed back if that fails; RemoveDebris restores it after a kill between the two renames.
+            string? aside = null;
+            if (Directory.Exists(final))
+            {
+                aside = Path.Combine(outputDir, $".{Path.GetFileName(final)}.{Guid.NewGuid():N}{ReplacedSuffix}");
+                Directory.Move(final, aside);
+            }
+            try
+            {
+                Directory.Move(temp, final);
+            }
+            catch when (aside is not null && !Directory.Exists(final))
+            {
+                Directory.Move(aside, final);
+                throw;
+            }
             DirectorySync.Flush(outputDir);
+            if (aside is not null) TryDelete(aside);
             return final;
         }
         catch (Exception e) when (e is IOException || AtomicFile.IsDiskFull(e) || e is DreamBoothException { InnerException: { } inner } && AtomicFile.IsDiskFull(inner))
@@ -135,17 +151,30 @@ public static class TrainingCheckpoint
         return removed;
     }
 
+    private const string ReplacedSuffix = ".replaced";
+
     /// <summary>
-    /// Deletes what killed runs left behind: hidden temporary checkpoint folders (<c>.checkpoint-N.*.partial</c>) and
-    /// folders caught half-deleted (<c>.checkpoint-N.*.deleting</c>). Call only when no other run writes to the folder.
+    /// Cleans up after killed runs: deletes hidden temporary checkpoint folders (<c>.checkpoint-N.*.partial</c>) and
+    /// folders caught half-deleted (<c>.checkpoint-N.*.deleting</c>); a checkpoint renamed aside to be replaced
+    /// (<c>.checkpoint-N.*.replaced</c>) is renamed back when no <c>checkpoint-N</c> took its place, else deleted.
+    /// Call only when no other run writes to the folder.
     /// </summary>
+    /// <returns>The number of folders removed or restored.</returns>
     public static int RemoveDebris(string outputDir)
     {
         if (!Directory.Exists(outputDir)) return 0;
         int n = 0;
-        foreach (var dir in Directory.EnumerateDirectories(outputDir, "." + Prefix + "*"))
+        foreach (var dir in Directory.EnumerateDirectories(outputDir, "." + Prefix + "*").ToList())
         {
             var name = Path.GetFileName(dir);
+            if (name.EndsWith(ReplacedSuffix, StringComparison.Ordinal))
+            {
+                var original = Path.Combine(outputDir, name[1..name.IndexOf('.', 1)]);
+                if (!Directory.Exists(original)) Directory.Move(dir, original);
+                else TryDelete(dir);
+                n++;
+                continue;
+            }
             if (!name.EndsWith(AtomicFile.TempSuffix, StringComparison.Ordinal) && !name.EndsWith(".deleting", StringComparison.Ordinal)) continue;
             TryDelete(dir);
             n++;

@@ -19,6 +19,27 @@ public class TrainingStateTests
         new DataOrderState(1, 2, [2, 0, 1]));
 
     [Fact]
+    public void A_checkpoint_renamed_aside_for_replacement_comes_back_after_a_kill_and_goes_once_replaced()
+    {
+        using var dir = new TempDir();
+        TrainingCheckpoint.Save(dir.Path, Contents(4));
+        TrainingCheckpoint.Save(dir.Path, Contents(6));
+        // Killed between the two renames of a replacement: checkpoint-4 exists only under its aside name.
+        Directory.Move(Path.Combine(dir.Path, "checkpoint-4"), Path.Combine(dir.Path, ".checkpoint-4.0123abcd.replaced"));
+        // A replacement of checkpoint-6 that did land: its aside copy is stale.
+        Directory.CreateDirectory(Path.Combine(dir.Path, ".checkpoint-6.4567cdef.replaced"));
+        TrainingCheckpoint.RemoveDebris(dir.Path).Should().Be(2);
+        TrainingCheckpoint.List(dir.Path).Select(c => c.Step).Should().Equal(4, 6);
+        TrainingCheckpoint.Load(Path.Combine(dir.Path, "checkpoint-4")).Step.Should().Be(4);
+        Directory.GetDirectories(dir.Path, ".*").Should().BeEmpty();
+
+        // A replacement leaves neither the old folder nor an aside copy.
+        TrainingCheckpoint.Save(dir.Path, Contents(4) with { OptimizerSteps = 9 });
+        TrainingCheckpoint.Load(Path.Combine(dir.Path, "checkpoint-4")).OptimizerSteps.Should().Be(9);
+        Directory.GetDirectories(dir.Path, ".*").Should().BeEmpty();
+    }
+
+    [Fact]
     public void Checkpoints_round_trip_and_only_complete_folders_count()
     {
         using var dir = new TempDir();

@@ -84,6 +84,8 @@ public static class TinyWorldPretrainer
         (double Wall, double Cpu) diffusionSeconds, string? command)
     {
         Directory.CreateDirectory(outputDir);
+        // As DiffusersOutput: an earlier model_index.json (an extended run) goes first, the new one is written last.
+        File.Delete(Path.Combine(outputDir, ModelIndex.FileName));
         var metadata = new Dictionary<string, string> { ["format"] = "pt" };
         run.Architecture.WriteConfigs(outputDir, vae.ScalingFactor);
         run.Vocabulary.Write(Path.Combine(outputDir, "tokenizer"));
