@@ -186,6 +186,14 @@ public class TrainingStateTests
         File.WriteAllText(Path.Combine(twice, ".00009-x.png.partial"), "");
         File.WriteAllText(Path.Combine(twice, "notes.txt"), "");
         ClassImageGenerator.CountImages(twice).Should().Be(5);
+
+        // A user deletes a bad image: the top-up makes a new one after the highest index, and the folder is full again.
+        File.Delete(Directory.GetFiles(twice, "00001-*.png").Single());
+        var topUp = new CountingSampler();
+        ClassImageGenerator.Generate(twice, "a dog", 5, 3, 100, () => topUp).Should().Be(new ClassImagesResult(4, 1));
+        topUp.Seeds.Should().Equal(105);
+        ClassImageGenerator.CountImages(twice).Should().Be(5);
+        Directory.GetFiles(twice, "00005-*.png").Should().ContainSingle();
     }
 
     private sealed class SyncProgress(Action<ClassImagesProgress> report) : IProgress<ClassImagesProgress>
