@@ -112,7 +112,8 @@ public sealed class DreamBoothTrainer
         var instancePrompts = Enumerable.Range(0, instances.Count).Select(instances.PromptOf).ToList();
         foreach (var w in InstancePromptCheck.Warnings(instancePrompts, o.WithPriorPreservation ? o.ClassPrompt : null, o.Identifier, tokenizer)) _warn(w);
         identity = WithData(identity, instances, classes);
-        if (resumeFrom is null) RunManifest.Write(outputDir, identity, o.ModelPath);
+        // Also when resuming into a new folder from a checkpoint elsewhere: that folder must be resumable in turn.
+        if (resumeFrom is null || saved is null) RunManifest.Write(outputDir, identity, o.ModelPath);
 
         int totalVariants = Enumerable.Range(0, instances.Count).Sum(instances.VariantCount) + (classes is null ? 0 : Enumerable.Range(0, classes.Count).Sum(classes.VariantCount));
         int encoded = 0;

@@ -87,6 +87,26 @@ public class TrainerResumeTests
     }
 
     [Fact]
+    public void A_run_resumed_into_a_new_folder_from_a_checkpoint_elsewhere_can_be_resumed_again()
+    {
+        using var dir = new TempDir();
+        var first = Setup("full", dir.Path, Path.Combine(dir.Path, "first")) with { MaxTrainSteps = 2 };
+        Train(first);
+        var moved = first with
+        {
+            OutputDir = Path.Combine(dir.Path, "moved"), MaxTrainSteps = 4, CheckpointingSteps = 1,
+            ResumeFromCheckpoint = Path.Combine(first.OutputDir, "checkpoint-2"),
+        };
+        using var cts = new CancellationTokenSource();
+        var act = () => Train(moved, cts.Token, progress: new SyncProgress(p =>
+        {
+            if (p.Phase == TrainingPhase.Training && p.Done == 3) cts.Cancel();
+        }));
+        act.Should().Throw<OperationCanceledException>();
+        Train(moved with { ResumeFromCheckpoint = "latest" }).Steps.Should().Be(4);
+    }
+
+    [Fact]
     public void Resuming_from_an_older_checkpoint_replays_the_same_steps()
     {
         using var dir = new TempDir();
