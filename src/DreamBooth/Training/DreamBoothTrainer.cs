@@ -211,7 +211,16 @@ public sealed class DreamBoothTrainer
         // 6. The loop.
         var lossOptions = new DreamBoothLossOptions(o.PriorLossWeight, o.SnrGamma, o.OffsetNoise);
         var recent = new Queue<double>();
-        double? smoothed = log.Rows.Count > 0 ? TrainingPlots.Smooth(log.Rows.Select(r => ((double)r.Step, r.Loss))).Last().Value : null;
+        // The debiased moving average of the loss (as the plot's curve), carried over a resume by replaying the log.
+        double lossEma = 0, lossNorm = 0;
+        double? smoothed = null;
+        void Smooth(double loss)
+        {
+            lossEma = 0.9 * lossEma + 0.1 * loss;
+            lossNorm = 0.9 * lossNorm + 0.1;
+            smoothed = lossEma / lossNorm;
+        }
+        foreach (var r in log.Rows) Smooth(r.Loss);
         while (step < maxSteps)
         {
             if (cancellationToken.IsCancellationRequested)
@@ -256,7 +265,7 @@ public sealed class DreamBoothTrainer
             var row = new TrainingLogRow(step, endOfEpoch ? data.Epoch - 1 : data.Epoch, lossSum / micro, instanceSum / micro,
                 classes is null ? null : priorSum / micro, unetLr * lrFactor, norm, seconds);
             log.Append(row);
-            smoothed = smoothed is null ? row.Loss : 0.9 * smoothed + 0.1 * row.Loss;
+            Smooth(row.Loss);
             recent.Enqueue(seconds);
             if (recent.Count > 20) recent.Dequeue();
             double perStep = recent.Average();

@@ -45,7 +45,7 @@ public class TrainerResumeTests
         using var dir = new TempDir();
         bool lora = setup != "full";
         var straight = Setup(setup, dir.Path, Path.Combine(dir.Path, "straight"));
-        Train(straight);
+        var straightResult = Train(straight);
 
         // Cancel right after step 3 (checkpoint-2 exists): a checkpoint is saved and the run stops.
         var interrupted = Setup(setup, dir.Path, Path.Combine(dir.Path, "interrupted"));
@@ -60,6 +60,7 @@ public class TrainerResumeTests
 
         var resumed = Train(interrupted with { ResumeFromCheckpoint = "latest" });
         resumed.Steps.Should().Be(4);
+        resumed.FinalLoss.Should().Be(straightResult.FinalLoss, "the smoothed loss carries over a resume");
 
         var expected = Result(straight.OutputDir, lora);
         var actual = Result(interrupted.OutputDir, lora);
