@@ -11,6 +11,44 @@ public static class AtomicFile
     /// <summary>Suffix of temporary files; readers skip names that end with it.</summary>
     public const string TempSuffix = ".partial";
 
+    /// <summary>
+    /// Deletes the temporary files (<c>.NAME.PID.GUID.partial</c>) that writers killed mid-write left in
+    /// <paramref name="directory"/> and its subfolders, skipping those of a process that is still running.
+    /// </summary>
+    /// <returns>The number of files deleted.</returns>
+    public static int RemoveStaleTemps(string directory)
+    {
+        if (!Directory.Exists(directory)) return 0;
+        int n = 0;
+        foreach (var file in Directory.EnumerateFiles(directory, "." + "*" + TempSuffix, SearchOption.AllDirectories))
+        {
+            var parts = System.IO.Path.GetFileName(file).Split('.');
+            // "", NAME (may hold dots), PID, GUID, "partial"
+            if (parts.Length < 5 || !int.TryParse(parts[^3], out int pid) || IsRunning(pid)) continue;
+            TryDelete(file);
+            n++;
+        }
+        return n;
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        if (pid == Environment.ProcessId) return true;
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false; // no such process
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Writes a file through <paramref name="write"/>; on any failure the target is untouched and the temp file removed.</summary>
     public static void Write(string path, Action<Stream> write)
     {

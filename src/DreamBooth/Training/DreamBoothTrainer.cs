@@ -352,6 +352,7 @@ public sealed class DreamBoothTrainer
             throw new DreamBoothException($"--output-dir {o.OutputDir}: already holds checkpoints of this run; continue it with --resume-from-checkpoint latest, or choose a new folder");
         Directory.CreateDirectory(outputDir);
         if (TrainingCheckpoint.RemoveDebris(outputDir) is var debris and > 0) _info($"removed {debris} unfinished checkpoint folder(s) of an interrupted run");
+        if (AtomicFile.RemoveStaleTemps(outputDir) is var temps and > 0) _info($"removed {temps} temporary file(s) of an interrupted write");
         return resume;
     }
 

@@ -62,6 +62,8 @@ public static class TinyWorldPretrainer
         if (options.ExtendsUnetSteps is not null && !File.Exists(run.DiffusionCheckpointPath))
             throw new DreamBoothException($"{run.DiffusionCheckpointPath}: no finished stage-2 checkpoint to extend (--extend-from-unet-steps continues a finished run in --work-dir)");
         Directory.CreateDirectory(workDir);
+        // A kill while a checkpoint was being written leaves its hidden temporary file (as large as the checkpoint).
+        if (AtomicFile.RemoveStaleTemps(workDir) is var temps and > 0) run.Say(PretrainingStage.Vae, $"removed {temps} temporary file(s) of an interrupted write");
 
         using var vae = VaeStage.Run(run);
         using var latents = LatentStage.Run(run, vae);
