@@ -55,6 +55,7 @@ public static class CliApp
             c.SetApplicationName("dreambooth");
             c.PropagateExceptions();
             c.UseStrictParsing(); // an unknown flag is an error, not an ignored extra argument
+            c.SetInterceptor(new MissingValueCheck());
             c.AddCommand<DemoCommand>("demo")
                 .WithDescription("DreamBooth end to end on the embedded tiny model and the subject in samples/: class images, fine-tuning, renders, the paper's metrics.")
                 .WithExample("demo", "--ablate-prior");
@@ -108,6 +109,11 @@ public static class CliApp
                 return ExitBadInput;
             case CommandParseException or CommandRuntimeException:
                 Console.Error.WriteLine("error: " + OneLine(ex.Message) + " (see --help)");
+                return ExitBadInput;
+            // A path from the command line that cannot be created, read or written (a file in the way, no permission,
+            // a read-only or virtual file system): the user's to fix, not an internal error.
+            case UnauthorizedAccessException or IOException:
+                Console.Error.WriteLine("error: " + OneLine(ex.Message));
                 return ExitBadInput;
             default:
                 Console.Error.WriteLine($"internal error: {ex.GetType().Name}: {OneLine(ex.Message)}");

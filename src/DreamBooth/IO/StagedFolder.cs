@@ -24,15 +24,27 @@ public static class StagedFolder
                 throw new DreamBoothException($"--output {outputDir}: overlaps {flag} {dir} (the {command} would write into its own input)");
         if (Directory.Exists(outputDir) && Directory.EnumerateFileSystemEntries(outputDir).Any() && !overwrite)
             throw new DreamBoothException($"--output {outputDir}: exists and is not empty; pass --overwrite to replace it (only once the new run has finished) or choose another folder");
-        if (File.Exists(StagingPath(outputDir))) throw new DreamBoothException($"{StagingPath(outputDir)}: is a file; the {command} stages its output there");
+        var staging = StagingPath(outputDir);
+        if (File.Exists(staging)) throw new DreamBoothException($"{staging}: is a file; the {command} stages its output there");
+        if (Directory.Exists(staging) && !File.Exists(Path.Combine(staging, MarkerFile)))
+            throw new DreamBoothException($"{staging}: exists and was not staged by this tool; the {command} stages its output there, so move it away or choose another --output");
     }
+
+    /// <summary>The file that marks a staging folder as ours, so that only our own leftovers are ever deleted.</summary>
+    public const string MarkerFile = ".dreambooth-staging";
 
     /// <summary>Creates an empty staging folder for <paramref name="outputDir"/>, removing a crashed earlier run's leftovers.</summary>
     public static string Create(string outputDir)
     {
         string staging = StagingPath(outputDir);
-        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        if (Directory.Exists(staging))
+        {
+            if (!File.Exists(Path.Combine(staging, MarkerFile)))
+                throw new DreamBoothException($"{staging}: exists and was not staged by this tool; move it away or choose another --output");
+            Directory.Delete(staging, recursive: true);
+        }
         Directory.CreateDirectory(staging);
+        File.WriteAllText(Path.Combine(staging, MarkerFile), "");
         return staging;
     }
 
@@ -82,6 +94,7 @@ public static class StagedFolder
             }
             var parent = Path.GetDirectoryName(outputDir);
             if (!string.IsNullOrEmpty(parent)) Directory.CreateDirectory(parent);
+            File.Delete(Path.Combine(staging, MarkerFile));
             Directory.Move(staging, outputDir);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -119,11 +132,35 @@ public static class StagedFolder
         }
     }
 
-    /// <summary>True when <paramref name="path"/> is <paramref name="folder"/> or inside it (full paths).</summary>
+    /// <summary>True when <paramref name="path"/> is <paramref name="folder"/> or inside it, symbolic links resolved.</summary>
     public static bool IsSameOrInside(string path, string folder)
     {
-        var p = Path.TrimEndingDirectorySeparator(path) + Path.DirectorySeparatorChar;
-        var f = Path.TrimEndingDirectorySeparator(folder) + Path.DirectorySeparatorChar;
+        var p = Path.TrimEndingDirectorySeparator(RealPath(path)) + Path.DirectorySeparatorChar;
+        var f = Path.TrimEndingDirectorySeparator(RealPath(folder)) + Path.DirectorySeparatorChar;
         return p.StartsWith(f, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The full path with every symbolic link among its existing components resolved (realpath(3) for the part that
+    /// exists; the rest appended as written). A model passed as a link to the output folder must count as an overlap,
+    /// or replacing the output would delete the model.
+    /// </summary>
+    public static string RealPath(string path, int depth = 0)
+    {
+        var full = Path.GetFullPath(path);
+        if (depth > 32) return full; // a link cycle: give up resolving, as the OS would (ELOOP)
+        var root = Path.GetPathRoot(full)!;
+        var parts = full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries);
+        string current = root;
+        for (int i = 0; i < parts.Length; i++)
+        {
+            var next = Path.Combine(current, parts[i]);
+            FileSystemInfo? info = Directory.Exists(next) ? new DirectoryInfo(next) : File.Exists(next) ? new FileInfo(next) : null;
+            if (info is null) return Path.Combine([current, .. parts[i..]]);
+            if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target)
+                next = RealPath(target.FullName, depth + 1);
+            current = next;
+        }
+        return current;
     }
 }

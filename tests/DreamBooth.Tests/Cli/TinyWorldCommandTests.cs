@@ -50,4 +50,26 @@ public sealed class TinyWorldCommandTests : IDisposable
         (await CliApp.RunAsync(new[] { "probe", "train", "--output", _dir, "--steps", "0" })).Should().Be(CliApp.ExitBadInput);
         (await CliApp.RunAsync(new[] { "evaluate", "--generated", _dir, "--probe", Path.Combine(_dir, "no-probe") })).Should().Be(CliApp.ExitBadInput);
     }
+
+    [Fact]
+    public void An_option_written_last_without_its_value_is_a_missing_value_error_not_a_folder_named_after_a_placeholder()
+    {
+        Directory.CreateDirectory(_dir);
+        var before = Directory.GetFileSystemEntries(".");
+        var (code, error) = CliRunner.Run("tiny-world", "render", "--count", "1", "--output");
+        code.Should().Be(CliApp.ExitBadInput);
+        error.Trim().Should().Be("error: --output: missing value");
+        Directory.GetFileSystemEntries(".").Should().BeEquivalentTo(before);
+    }
+
+    [Fact]
+    public void An_output_path_under_a_file_is_bad_input_not_an_internal_error()
+    {
+        Directory.CreateDirectory(_dir);
+        var file = Path.Combine(_dir, "a-file");
+        File.WriteAllText(file, "x");
+        var (code, error) = CliRunner.Run("tiny-world", "render", "--count", "1", "--output", Path.Combine(file, "scenes"));
+        code.Should().Be(CliApp.ExitBadInput, error);
+        error.Should().StartWith("error: ").And.NotContain("internal error");
+    }
 }

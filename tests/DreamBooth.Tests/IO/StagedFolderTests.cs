@@ -57,4 +57,43 @@ public class StagedFolderTests
         File.ReadAllText(Path.Combine(StagedFolder.StagingPath(output), "result.txt")).Should().Be("ours");
         File.ReadAllText(Path.Combine(output, "someone-else.txt")).Should().Be("theirs");
     }
+
+    [Fact]
+    public void An_input_reached_through_a_symbolic_link_still_overlaps_the_output()
+    {
+        using var dir = new TempDir();
+        var model = Path.Combine(dir.Path, "model");
+        Directory.CreateDirectory(model);
+        File.WriteAllText(Path.Combine(model, "model_index.json"), "{}");
+        var link = Path.Combine(dir.Path, "link");
+        Directory.CreateSymbolicLink(link, model);
+        var act = () => StagedFolder.CheckOutput(model, true, "run", ("--model", link));
+        act.Should().Throw<DreamBoothException>().WithMessage("--output *: overlaps --model*");
+        var inside = () => StagedFolder.CheckOutput(Path.Combine(link, "out"), true, "run", ("--model", model));
+        inside.Should().Throw<DreamBoothException>().WithMessage("--output *: overlaps --model*");
+        StagedFolder.RealPath(Path.Combine(link, "x", "y")).Should().Be(Path.Combine(StagedFolder.RealPath(model), "x", "y"));
+    }
+
+    [Fact]
+    public void A_folder_named_like_the_staging_folder_that_is_not_ours_is_never_deleted()
+    {
+        using var dir = new TempDir();
+        var output = Path.Combine(dir.Path, "results");
+        var foreign = StagedFolder.StagingPath(output);
+        Directory.CreateDirectory(foreign);
+        File.WriteAllText(Path.Combine(foreign, "notes.txt"), "mine");
+        var check = () => StagedFolder.CheckOutput(output, false, "run");
+        check.Should().Throw<DreamBoothException>().WithMessage("*not staged by this tool*");
+        var write = () => StagedFolder.Write(output, false, s => Fill(s, "x"), default);
+        write.Should().Throw<DreamBoothException>();
+        File.ReadAllText(Path.Combine(foreign, "notes.txt")).Should().Be("mine");
+
+        // Our own leftover (a killed run) is replaced.
+        Directory.Delete(foreign, true);
+        StagedFolder.Create(output);
+        File.WriteAllText(Path.Combine(foreign, "half.txt"), "");
+        StagedFolder.CheckOutput(output, false, "run");
+        StagedFolder.Write(output, false, s => Fill(s, "whole"), default);
+        Directory.GetFiles(output).Select(Path.GetFileName).Should().Equal("result.txt");
+    }
 }
