@@ -39,6 +39,10 @@ public class TrainerBadInputTests
         ShouldFail(() => Train(o with { GradientAccumulationSteps = 0 }), "--gradient-accumulation-steps 0*");
         ShouldFail(() => Train(o with { Lora = true, LoraRank = 0 }), "--lora-rank: 0*");
         ShouldFail(() => Train(o with { ModelPath = Path.Combine(dir.Path, "nope") }), "*model folder not found*");
+        var photos = Snapshot(o.InstanceDataDir);
+        ShouldFail(() => Train(o with { ClassDataDir = o.InstanceDataDir }), "--class-data-dir *: overlaps --instance-data-dir *");
+        ShouldFail(() => Train(o with { ClassDataDir = Path.Combine(o.InstanceDataDir, "class") }), "--class-data-dir *: overlaps --instance-data-dir *");
+        ShouldBeUnchanged(o.InstanceDataDir, photos);
         Directory.Exists(output).Should().BeFalse();
         Directory.Exists(o.ClassDataDir).Should().BeFalse();
     }
