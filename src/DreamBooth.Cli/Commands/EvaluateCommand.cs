@@ -33,6 +33,7 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
+        if (s.Output is { } o) CheckOutput(o, s);
         using var probe = Probe.Load(s.Probe ?? Probe.DefaultDirectory);
         int total = PromptedImages.Read(s.Generated, requirePrompts: true).Count
                     + (s.Real is null ? 0 : PromptedImages.Read(s.Real, false).Count)
@@ -59,5 +60,18 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
             AnsiConsole.MarkupLineInterpolated($"Wrote [bold]{output}[/] and [bold]{md}[/]");
         }
         return 0;
+    }
+
+    // Checked before any image is analysed: the JSON and its Markdown sibling must be two new-or-replaceable files,
+    // outside every input folder (an input PNG or the folder's README would otherwise be overwritten).
+    private static void CheckOutput(string output, Settings s)
+    {
+        var full = Path.GetFullPath(output);
+        if (string.IsNullOrWhiteSpace(output) || Directory.Exists(full)) throw new DreamBoothException($"--output {output}: must name a file (the metrics JSON), not a folder");
+        if (string.Equals(Path.GetExtension(full), ".md", StringComparison.OrdinalIgnoreCase))
+            throw new DreamBoothException($"--output {output}: names the JSON file; the Markdown is written beside it as .md (use e.g. metrics.json)");
+        foreach (var (flag, dir) in new[] { ("--generated", s.Generated), ("--real", s.Real), ("--class-images", s.ClassImages) })
+            if (dir is not null && StagedFolder.IsSameOrInside(full, Path.GetFullPath(dir)))
+                throw new DreamBoothException($"--output {output}: is inside {flag} {dir}; write the metrics elsewhere");
     }
 }

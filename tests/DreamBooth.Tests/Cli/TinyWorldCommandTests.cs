@@ -63,6 +63,22 @@ public sealed class TinyWorldCommandTests : IDisposable
     }
 
     [Fact]
+    public void Evaluate_never_writes_its_metrics_over_its_inputs()
+    {
+        Directory.CreateDirectory(_dir);
+        var gen = Path.Combine(_dir, "gen");
+        Directory.CreateDirectory(gen);
+        File.WriteAllText(Path.Combine(gen, "README.md"), "keep");
+        foreach (var output in new[] { Path.Combine(gen, "metrics.json"), Path.Combine(_dir, "m.md"), gen })
+        {
+            var (code, error) = CliRunner.Run("evaluate", "--generated", gen, "--output", output);
+            code.Should().Be(CliApp.ExitBadInput, error);
+            error.Should().StartWith("error: --output");
+        }
+        Directory.GetFiles(gen).Select(Path.GetFileName).Should().Equal("README.md");
+    }
+
+    [Fact]
     public void An_output_path_under_a_file_is_bad_input_not_an_internal_error()
     {
         Directory.CreateDirectory(_dir);
