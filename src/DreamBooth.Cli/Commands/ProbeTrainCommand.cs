@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using DreamBooth.Evaluation;
+using DreamBooth.IO;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using static TorchSharp.torch;
@@ -13,6 +14,9 @@ public sealed class ProbeTrainCommand : Command<ProbeTrainCommand.Settings>
     {
         [CommandOption("-o|--output <DIR>"), Description("Output probe folder (config.json, model.safetensors, training.json, README.md).")]
         public string Output { get; init; } = "";
+
+        [CommandOption("--overwrite"), Description("Replace an existing, non-empty output folder (once the new probe is complete).")]
+        public bool Overwrite { get; init; }
 
         [CommandOption("--seed <N>"), Description("Training seed (the shipped probe's is in models/probe/training.json)."), DefaultValue(1L)]
         public long Seed { get; init; } = 1;
@@ -33,13 +37,19 @@ public sealed class ProbeTrainCommand : Command<ProbeTrainCommand.Settings>
             string.IsNullOrWhiteSpace(Output) ? ValidationResult.Error("--output is required")
             : Steps < 1 ? ValidationResult.Error("--steps must be >= 1")
             : Instances < 2 ? ValidationResult.Error("--instances must be >= 2")
-            : LearningRate <= 0 ? ValidationResult.Error("--learning-rate must be > 0")
-            : Threads < 0 ? ValidationResult.Error("--threads must be >= 0")
+            : !(LearningRate > 0 && double.IsFinite(LearningRate)) ? ValidationResult.Error("--learning-rate must be a positive number")
+            : Threads < 0 || Threads > MaxThreads ? ValidationResult.Error($"--threads must be in [0, {MaxThreads}] (4 × the {Environment.ProcessorCount} cores)")
             : ValidationResult.Success();
     }
 
+    private static int MaxThreads => 4 * Environment.ProcessorCount;
+
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
+        // Checked before training: an existing probe (the shipped one, say) is replaced only with --overwrite, and then
+        // only once the new one is complete.
+        string output = Path.GetFullPath(s.Output);
+        StagedFolder.CheckOutput(output, s.Overwrite, "probe training");
         if (s.Threads > 0) set_num_threads(s.Threads);
         var options = new ProbeTrainingOptions { Seed = s.Seed, Steps = s.Steps, InstancesPerBatch = s.Instances, LearningRate = s.LearningRate };
         var command = $"dreambooth probe train --output {s.Output} --seed {s.Seed} --steps {s.Steps}"
@@ -57,8 +67,12 @@ public sealed class ProbeTrainCommand : Command<ProbeTrainCommand.Settings>
 
         using var probe = new Probe(network);
         var record = AnsiConsole.Status().Start("measuring the probe on fresh renders...", _ => ProbeReport.Measure(probe, options, command, trainTime, get_num_threads()));
-        probe.Save(s.Output, record);
-        ProbeReport.WriteReadme(s.Output, record);
+        StagedFolder.Write(output, s.Overwrite, staging =>
+        {
+            probe.Save(staging, record);
+            ProbeReport.WriteReadme(staging, record);
+            return 0;
+        }, cancellationToken);
         AnsiConsole.Write(Table(record));
         AnsiConsole.MarkupLineInterpolated($"Probe written to [bold]{s.Output}[/] ({trainTime:mm\\:ss} training).");
         return 0;

@@ -63,6 +63,26 @@ public sealed class TinyWorldCommandTests : IDisposable
     }
 
     [Fact]
+    public void Probe_train_refuses_to_replace_an_existing_probe_without_overwrite_and_bad_numbers()
+    {
+        Directory.CreateDirectory(_dir);
+        File.WriteAllText(Path.Combine(_dir, "model.safetensors"), "an earlier probe");
+        foreach (var args in new[]
+                 {
+                     new[] { "probe", "train", "--output", _dir, "--steps", "1" },
+                     new[] { "probe", "train", "--output", Path.Combine(_dir, "new"), "--learning-rate", "NaN" },
+                     new[] { "probe", "train", "--output", Path.Combine(_dir, "new"), "--threads", "100000" },
+                 })
+        {
+            var (code, error) = CliRunner.Run(args);
+            code.Should().Be(CliApp.ExitBadInput, error);
+            error.Should().StartWith("error: ");
+        }
+        Directory.GetFileSystemEntries(_dir).Select(Path.GetFileName).Should().Equal("model.safetensors");
+        File.ReadAllText(Path.Combine(_dir, "model.safetensors")).Should().Be("an earlier probe");
+    }
+
+    [Fact]
     public void Evaluate_never_writes_its_metrics_over_its_inputs()
     {
         Directory.CreateDirectory(_dir);
