@@ -52,7 +52,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         public override ValidationResult Validate() =>
             Iterations is < 1 ? ValidationResult.Error($"--iterations {Iterations}: must be at least 1")
             : Warmup < 0 ? ValidationResult.Error($"--warmup {Warmup}: must be 0 or more")
-            : Threads < 0 ? ValidationResult.Error($"--threads {Threads}: must be 0 or more")
+            : TorchThreads.Check(Threads) is { } threads ? ValidationResult.Error(threads)
             : RssDriftSteps is < 2 ? ValidationResult.Error($"--rss-drift-steps {RssDriftSteps}: must be at least 2")
             : string.IsNullOrWhiteSpace(Output) ? ValidationResult.Error("--output: the path is empty")
             : ValidationResult.Success();

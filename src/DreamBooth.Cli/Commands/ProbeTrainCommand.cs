@@ -38,11 +38,9 @@ public sealed class ProbeTrainCommand : Command<ProbeTrainCommand.Settings>
             : Steps < 1 ? ValidationResult.Error("--steps must be >= 1")
             : Instances < 2 ? ValidationResult.Error("--instances must be >= 2")
             : !(LearningRate > 0 && double.IsFinite(LearningRate)) ? ValidationResult.Error("--learning-rate must be a positive number")
-            : Threads < 0 || Threads > MaxThreads ? ValidationResult.Error($"--threads must be in [0, {MaxThreads}] (4 × the {Environment.ProcessorCount} cores)")
+            : TorchThreads.Check(Threads) is { } threads ? ValidationResult.Error(threads)
             : ValidationResult.Success();
     }
-
-    private static int MaxThreads => 4 * Environment.ProcessorCount;
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {

@@ -74,7 +74,7 @@ public sealed class TinyWorldPretrainCommand : Command<TinyWorldPretrainCommand.
 
         public override ValidationResult Validate() =>
             string.IsNullOrWhiteSpace(Output) ? ValidationResult.Error("--output is required")
-            : Threads < 0 ? ValidationResult.Error("--threads must be >= 0")
+            : TorchThreads.Check(Threads) is { } threads ? ValidationResult.Error(threads)
             : ExtendFromUnetSteps is not null && !Resume ? ValidationResult.Error("--extend-from-unet-steps needs --resume (it continues the run in the work folder)")
             : ValidationResult.Success();
 

@@ -82,6 +82,16 @@ public sealed class TinyWorldCommandTests : IDisposable
         File.ReadAllText(Path.Combine(_dir, "model.safetensors")).Should().Be("an earlier probe");
     }
 
+    [Theory]
+    [InlineData("bench", "--quick", "--output", "bench-out-never/b.json")]
+    [InlineData("tiny-world", "pretrain", "--output", "pretrain-out-never")]
+    public void A_huge_thread_count_is_refused(params string[] args)
+    {
+        var (code, error) = CliRunner.Run([.. args, "--threads", "100000"]);
+        code.Should().Be(CliApp.ExitBadInput, error);
+        error.Should().Contain("--threads 100000");
+    }
+
     [Fact]
     public void Evaluate_never_writes_its_metrics_over_its_inputs()
     {
