@@ -22,7 +22,7 @@ namespace DreamBooth.Cli.Commands;
 public sealed class GenerateCommand : Command<GenerateCommand.Settings>
 {
     /// <summary>The contact sheet's file name in the output folder.</summary>
-    public const string ContactSheetName = "contact-sheet.png";
+    public const string ContactSheetName = ContactSheet.FileName;
 
     /// <summary>Largest cell of the contact sheet in pixels: bigger images are shrunk, tiny ones magnified up to 4×.</summary>
     private const int ContactCell = 256;

@@ -8,6 +8,12 @@ namespace DreamBooth.Data;
 /// <summary>A grid of images (RGB [3, H, W] in [0, 1]) with optional captions under each cell, saved as one PNG.</summary>
 public static class ContactSheet
 {
+    /// <summary>The file name our commands give a contact sheet (<c>generate</c>, <c>demo</c>, <c>tiny-world heldout</c>).</summary>
+    public const string FileName = "contact-sheet.png";
+
+    /// <summary>True for the sheet names our commands write (also <c>tiny-world render</c>'s <c>contact_sheet.png</c>): overviews, not images to evaluate.</summary>
+    public static bool IsSheetName(string fileName) => fileName is FileName or "contact_sheet.png";
+
     /// <summary>
     /// Renders the grid: <paramref name="columns"/> cells per row, each image magnified by <paramref name="scale"/>
     /// (nearest neighbour, so pixels stay visible), captions word-wrapped under their cell.

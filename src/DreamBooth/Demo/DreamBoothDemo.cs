@@ -59,7 +59,7 @@ public sealed record DemoTarget(string Name, string Goal, string Measured, bool?
 public sealed class DreamBoothDemo
 {
     /// <summary>File names in the output folder.</summary>
-    public const string ContactSheetFile = "contact-sheet.png", MetricsJsonFile = "metrics.json", MetricsMarkdownFile = "metrics.md", LossCurveFile = "loss-curve.png";
+    public const string ContactSheetFile = ContactSheet.FileName, MetricsJsonFile = "metrics.json", MetricsMarkdownFile = "metrics.md", LossCurveFile = "loss-curve.png";
 
     private readonly DemoOptions _o;
     private readonly IProgress<DemoProgress>? _progress;

@@ -89,7 +89,7 @@ public sealed class HeldOutEvaluation(HeldOutOptions options, IProgress<(int Don
     public const double TargetAccuracy = 0.90;
 
     /// <summary>File names in the output folder.</summary>
-    public const string ContactSheetFile = "contact-sheet.png", MetricsJsonFile = "metrics.json", MetricsMarkdownFile = "metrics.md", ImagesFolder = "images";
+    public const string ContactSheetFile = ContactSheet.FileName, MetricsJsonFile = "metrics.json", MetricsMarkdownFile = "metrics.md", ImagesFolder = "images";
 
     /// <summary>The held-out prompts, in <see cref="HeldOutSplit.Combinations"/> order.</summary>
     public static IReadOnlyList<string> Prompts => HeldOutSplit.Combinations.Select(c => c.Prompt).ToList();

@@ -18,7 +18,8 @@ public static class PromptedImages
     /// <summary>The images in <paramref name="dir"/> (sorted by name) with their prompts; with <paramref name="requirePrompts"/>, a missing prompt is an error naming the file.</summary>
     public static IReadOnlyList<PromptedImage> Read(string dir, bool requirePrompts)
     {
-        var files = ImageIO.ListImages(dir);
+        // The contact sheet that generate, demo and heldout write beside their images is an overview, not an image.
+        var files = ImageIO.ListImages(dir).Where(f => !ContactSheet.IsSheetName(System.IO.Path.GetFileName(f))).ToList();
         if (files.Count == 0) throw new DreamBoothException($"{dir}: no images (.png, .jpg, .jpeg, .webp, .bmp)");
         var manifest = ReadManifest(dir);
         var list = new List<PromptedImage>(files.Count);

@@ -51,6 +51,18 @@ public class HeldOutEvaluationTests
         Directory.Exists(DreamBooth.IO.StagedFolder.StagingPath(output)).Should().BeFalse();
     }
 
+    [Fact]
+    public void Evaluate_reads_a_generate_output_folder_skipping_its_contact_sheet()
+    {
+        using var dir = new TempDir();
+        var output = Path.Combine(dir.Path, "gen");
+        var (code, error) = DreamBooth.Tests.Cli.CliRunner.Run("generate", "--model", DreamBooth.IO.ShippedModels.Find("tiny-world"),
+            "--prompt", HeldOutSplit.Combinations[0].Prompt, "--num-images", "2", "--steps", "2", "--seed", "1", "--output", output);
+        code.Should().Be(0, error);
+        File.Exists(Path.Combine(output, ContactSheet.FileName)).Should().BeTrue();
+        PromptedImages.Read(output, requirePrompts: true).Should().HaveCount(2);
+    }
+
     [Theory]
     [InlineData(0.90, true)]
     [InlineData(0.8958, false)]
