@@ -46,6 +46,9 @@ public sealed record DreamBoothTrainingOptions
     /// <summary>Seed (<c>--seed</c>); null: a random seed, recorded in the run so that a resume reuses it.</summary>
     public long? Seed { get; init; }
 
+    /// <summary>The largest <see cref="Seed"/> (2⁶²): seed + i for every class image must stay a valid seed.</summary>
+    public const long MaxSeed = 1L << 62;
+
     /// <summary>Training image side (<c>--resolution</c>); null = the model's own size, unet sample_size × VAE factor (512 for SD 1.5, 768 for SD 2.x 768, 64 for tiny-sd1), where diffusers always defaults to 512.</summary>
     public int? Resolution { get; init; }
 
@@ -193,6 +196,8 @@ public sealed record DreamBoothTrainingOptions
             if (ClassDataDir is not null) warnings.Add("--class-data-dir has no effect without --with-prior-preservation");
             if (ClassPrompt is not null) warnings.Add("--class-prompt has no effect without --with-prior-preservation");
         }
+        // Seeds, seed + 1 and seed + 2 (data, noise, initialisation) and seed + i (class images) must be valid torch seeds.
+        Require(Seed is null or >= 0 and <= MaxSeed, $"--seed {Seed}: must be in [0, {MaxSeed}]");
         Require(Resolution is null || Resolution > 0 && Resolution % 8 == 0, $"--resolution {Resolution}: must be a positive multiple of 8");
         Require(double.IsFinite(PriorLossWeight) && PriorLossWeight >= 0, $"--prior-loss-weight {PriorLossWeight}: must be ≥ 0");
         Require(SampleBatchSize >= 1, $"--sample-batch-size {SampleBatchSize}: must be at least 1");
