@@ -25,6 +25,13 @@ public static class ImageIO
         return Directory.EnumerateFiles(dir).Where(IsImagePath).OrderBy(p => Path.GetFileName(p), StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>True when the file's header is one the decoder reads (cheap: no pixels are decoded).</summary>
+    public static bool HasReadableHeader(string path)
+    {
+        using var codec = SKCodec.Create(path);
+        return codec is not null;
+    }
+
     /// <summary>Decodes an image file to float32 RGB [3, H, W] in [0, 1] (alpha is dropped, like PIL's convert("RGB")).</summary>
     public static Tensor Load(string path)
     {

@@ -30,10 +30,11 @@ public static class ClassImageGenerator
 {
     /// <summary>
     /// Number of image files in <paramref name="directory"/> as the image loader sees them (image extension, not hidden;
-    /// temporary files of interrupted writes are hidden); 0 when the folder does not exist.
+    /// temporary files of interrupted writes are hidden) whose header the decoder reads: a 0-byte or foreign file named
+    /// .png is skipped by training, so it must not count as a class image either. 0 when the folder does not exist.
     /// </summary>
     public static int CountImages(string directory) => !Directory.Exists(directory) ? 0
-        : Directory.EnumerateFiles(directory).Count(f => ImageFormats.HasImageExtension(f) && !Path.GetFileName(f).StartsWith('.'));
+        : Directory.EnumerateFiles(directory).Count(f => ImageFormats.HasImageExtension(f) && !Path.GetFileName(f).StartsWith('.') && ImageIO.HasReadableHeader(f));
 
     /// <summary>Generates the missing images into <paramref name="directory"/> (created when missing).</summary>
     /// <param name="directory">The class image folder (<c>--class-data-dir</c>).</param>

@@ -194,6 +194,13 @@ public class TrainingStateTests
         topUp.Seeds.Should().Equal(105);
         ClassImageGenerator.CountImages(twice).Should().Be(5);
         Directory.GetFiles(twice, "00005-*.png").Should().ContainSingle();
+
+        // Files that only look like images (empty, text) are not class images: the top-up replaces them.
+        File.WriteAllText(Path.Combine(twice, "empty.png"), "");
+        File.WriteAllText(Path.Combine(twice, "text.png"), "not a PNG");
+        ClassImageGenerator.CountImages(twice).Should().Be(5);
+        ClassImageGenerator.Generate(twice, "a dog", 7, 3, 100, () => topUp).Should().Be(new ClassImagesResult(5, 2));
+        ClassImageGenerator.CountImages(twice).Should().Be(7);
     }
 
     private sealed class SyncProgress(Action<ClassImagesProgress> report) : IProgress<ClassImagesProgress>
