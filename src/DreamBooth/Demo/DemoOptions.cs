@@ -112,8 +112,9 @@ public sealed record DemoOptions
         Require(NumClassImages >= 1, Inv($"--num-class-images {NumClassImages}: must be at least 1"));
         Require(MaxTrainSteps >= 1, Inv($"--max-train-steps {MaxTrainSteps}: must be at least 1"));
         Require(TrainBatchSize >= 1, Inv($"--train-batch-size {TrainBatchSize}: must be at least 1"));
-        Require(double.IsFinite(LearningRate) && LearningRate > 0, Inv($"--learning-rate {LearningRate}: must be a positive number"));
-        Require(double.IsFinite(TextEncoderLearningRate) && TextEncoderLearningRate > 0, Inv($"--text-encoder-lr {TextEncoderLearningRate}: must be a positive number"));
+        double maxLr = Training.DreamBoothTrainingOptions.MaxLearningRate;
+        Require(LearningRate > 0 && LearningRate <= maxLr, Inv($"--learning-rate {LearningRate}: must be in (0, {maxLr}]"));
+        Require(TextEncoderLearningRate > 0 && TextEncoderLearningRate <= maxLr, Inv($"--text-encoder-lr {TextEncoderLearningRate}: must be in (0, {maxLr}]"));
         Require(double.IsFinite(PriorLossWeight) && PriorLossWeight >= 0, Inv($"--prior-loss-weight {PriorLossWeight}: must be zero or positive"));
         Require(ImagesPerPrompt >= 2, Inv($"--images-per-prompt {ImagesPerPrompt}: must be at least 2 (DIV compares images of one prompt)"));
         Require(ClassPromptImages >= 1, Inv($"--class-prompt-images {ClassPromptImages}: must be at least 1"));

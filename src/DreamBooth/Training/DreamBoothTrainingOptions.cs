@@ -46,6 +46,11 @@ public sealed record DreamBoothTrainingOptions
     /// <summary>Seed (<c>--seed</c>); null: a random seed, recorded in the run so that a resume reuses it.</summary>
     public long? Seed { get; init; }
 
+    /// <summary>The largest learning rate accepted: below float32 overflow (a rate beyond 3.4e38 cannot even be passed
+    /// to the native optimizer). Absurd rates below it are allowed on purpose: the run stops at the first non-finite
+    /// loss with a one-line error and its last good checkpoint.</summary>
+    public const double MaxLearningRate = 1e30;
+
     /// <summary>The largest <see cref="Seed"/> (2⁶²): seed + i for every class image must stay a valid seed.</summary>
     public const long MaxSeed = 1L << 62;
 
@@ -206,8 +211,8 @@ public sealed record DreamBoothTrainingOptions
         Require(MaxTrainSteps is null or >= 1, $"--max-train-steps {MaxTrainSteps}: must be at least 1");
         Require(GradientAccumulationSteps >= 1, $"--gradient-accumulation-steps {GradientAccumulationSteps}: must be at least 1");
         Require(ComputeDType is ScalarType.Float32 or ScalarType.BFloat16, "--mixed-precision: must be no or bf16");
-        Require(LearningRate is null || LearningRate > 0 && double.IsFinite(LearningRate.Value), $"--learning-rate {LearningRate}: must be > 0");
-        Require(TextEncoderLearningRate is null || TextEncoderLearningRate > 0 && double.IsFinite(TextEncoderLearningRate.Value), $"--text-encoder-lr {TextEncoderLearningRate}: must be > 0");
+        Require(LearningRate is null || LearningRate > 0 && LearningRate <= MaxLearningRate, $"--learning-rate {LearningRate}: must be in (0, {MaxLearningRate}]");
+        Require(TextEncoderLearningRate is null || TextEncoderLearningRate > 0 && TextEncoderLearningRate <= MaxLearningRate, $"--text-encoder-lr {TextEncoderLearningRate}: must be in (0, {MaxLearningRate}]");
         if (TextEncoderLearningRate is not null && !TrainTextEncoder) warnings.Add("--text-encoder-lr has no effect without --train-text-encoder");
         Require(LrWarmupSteps >= 0, $"--lr-warmup-steps {LrWarmupSteps}: must be ≥ 0");
         Require(LrNumCycles >= 1, $"--lr-num-cycles {LrNumCycles}: must be at least 1");

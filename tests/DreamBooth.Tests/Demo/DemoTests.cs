@@ -153,6 +153,7 @@ public class DemoTests
     [InlineData("--steps", "0")]
     [InlineData("--guidance-scale", "NaN")]
     [InlineData("--seed", "100000000000000")]
+    [InlineData("--learning-rate", "1e39")]
     [InlineData("--identifier", "two words")]
     [InlineData("--class-noun", "")]
     [InlineData("--instance-prompt", "a photo of a dog")]

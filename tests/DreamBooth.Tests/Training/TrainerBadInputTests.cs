@@ -37,6 +37,7 @@ public class TrainerBadInputTests
         ShouldFail(() => Train(o with { ClassPrompt = null }), "--with-prior-preservation needs --class-prompt*");
         ShouldFail(() => Train(o with { Resolution = 36 }), "--resolution 36: must be a positive multiple of 8");
         ShouldFail(() => Train(o with { Seed = -1 }), "--seed -1: must be in *");
+        ShouldFail(() => Train(o with { LearningRate = 1e39 }), "--learning-rate 1E+39: must be in (0, 1E+30]");
         ShouldFail(() => Train(o with { GradientAccumulationSteps = 0 }), "--gradient-accumulation-steps 0*");
         ShouldFail(() => Train(o with { Lora = true, LoraRank = 0 }), "--lora-rank: 0*");
         ShouldFail(() => Train(o with { ModelPath = Path.Combine(dir.Path, "nope") }), "*model folder not found*");
