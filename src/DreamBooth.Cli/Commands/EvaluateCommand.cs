@@ -66,12 +66,13 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
     // outside every input folder (an input PNG or the folder's README would otherwise be overwritten).
     private static void CheckOutput(string output, Settings s)
     {
+        if (string.IsNullOrWhiteSpace(output)) throw new DreamBoothException("--output: the path is empty");
         var full = Path.GetFullPath(output);
-        if (string.IsNullOrWhiteSpace(output) || Directory.Exists(full)) throw new DreamBoothException($"--output {output}: must name a file (the metrics JSON), not a folder");
+        if (Directory.Exists(full)) throw new DreamBoothException($"--output {output}: must name a file (the metrics JSON), not a folder");
         if (string.Equals(Path.GetExtension(full), ".md", StringComparison.OrdinalIgnoreCase))
             throw new DreamBoothException($"--output {output}: names the JSON file; the Markdown is written beside it as .md (use e.g. metrics.json)");
         foreach (var (flag, dir) in new[] { ("--generated", s.Generated), ("--real", s.Real), ("--class-images", s.ClassImages) })
-            if (dir is not null && StagedFolder.IsSameOrInside(full, Path.GetFullPath(dir)))
+            if (dir is not null && StagedFolder.IsSameOrInside(full, dir))
                 throw new DreamBoothException($"--output {output}: is inside {flag} {dir}; write the metrics elsewhere");
     }
 }

@@ -20,7 +20,7 @@ public static class StagedFolder
     {
         if (File.Exists(outputDir)) throw new DreamBoothException($"--output {outputDir}: is a file, not a folder");
         foreach (var (flag, dir) in inputs)
-            if (IsSameOrInside(outputDir, dir) || IsSameOrInside(dir, outputDir))
+            if (Overlap(outputDir, dir))
                 throw new DreamBoothException($"--output {outputDir}: overlaps {flag} {dir} (the {command} would write into its own input)");
         if (Directory.Exists(outputDir) && Directory.EnumerateFileSystemEntries(outputDir).Any() && !overwrite)
             throw new DreamBoothException($"--output {outputDir}: exists and is not empty; pass --overwrite to replace it (only once the new run has finished) or choose another folder");
@@ -131,6 +131,9 @@ public static class StagedFolder
         {
         }
     }
+
+    /// <summary>True when one of the two paths is the other or inside it, symbolic links resolved.</summary>
+    public static bool Overlap(string a, string b) => IsSameOrInside(a, b) || IsSameOrInside(b, a);
 
     /// <summary>True when <paramref name="path"/> is <paramref name="folder"/> or inside it, symbolic links resolved.</summary>
     public static bool IsSameOrInside(string path, string folder)

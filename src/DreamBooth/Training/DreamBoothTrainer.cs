@@ -212,15 +212,8 @@ public sealed class DreamBoothTrainer
         var lossOptions = new DreamBoothLossOptions(o.PriorLossWeight, o.SnrGamma, o.OffsetNoise);
         var recent = new Queue<double>();
         // The debiased moving average of the loss (as the plot's curve), carried over a resume by replaying the log.
-        double lossEma = 0, lossNorm = 0;
-        double? smoothed = null;
-        void Smooth(double loss)
-        {
-            lossEma = 0.9 * lossEma + 0.1 * loss;
-            lossNorm = 0.9 * lossNorm + 0.1;
-            smoothed = lossEma / lossNorm;
-        }
-        foreach (var r in log.Rows) Smooth(r.Loss);
+        var smoothed = new DebiasedAverage();
+        foreach (var r in log.Rows) smoothed.Add(r.Loss);
         while (step < maxSteps)
         {
             if (cancellationToken.IsCancellationRequested)
@@ -265,11 +258,11 @@ public sealed class DreamBoothTrainer
             var row = new TrainingLogRow(step, endOfEpoch ? data.Epoch - 1 : data.Epoch, lossSum / micro, instanceSum / micro,
                 classes is null ? null : priorSum / micro, unetLr * lrFactor, norm, seconds);
             log.Append(row);
-            Smooth(row.Loss);
+            smoothed.Add(row.Loss);
             recent.Enqueue(seconds);
             if (recent.Count > 20) recent.Dequeue();
             double perStep = recent.Average();
-            Report(new TrainingProgress(TrainingPhase.Training, step, maxSteps, row.Loss, smoothed, row.LearningRate, norm,
+            Report(new TrainingProgress(TrainingPhase.Training, step, maxSteps, row.Loss, smoothed.Value, row.LearningRate, norm,
                 perStep > 0 ? 1 / perStep : null, TimeSpan.FromSeconds(perStep * (maxSteps - step))));
 
             if (step % o.CheckpointingSteps == 0)
@@ -301,7 +294,7 @@ public sealed class DreamBoothTrainer
             modelPath = outputDir;
         }
         Report(new TrainingProgress(TrainingPhase.Saving, 1, 1));
-        return new TrainingResult(step, outputDir, modelPath, TrainingCheckpoint.List(outputDir).Select(c => c.Path).ToList(), sheets, smoothed);
+        return new TrainingResult(step, outputDir, modelPath, TrainingCheckpoint.List(outputDir).Select(c => c.Path).ToList(), sheets, smoothed.Value);
     }
 
     private void Report(TrainingProgress p) => _progress?.Report(p);

@@ -192,8 +192,7 @@ public sealed record DreamBoothTrainingOptions
             Require(!string.IsNullOrWhiteSpace(ClassPrompt), "--with-prior-preservation needs --class-prompt (e.g. \"a photo of dog\")");
             Require(NumClassImages >= 1, $"--num-class-images {NumClassImages}: must be at least 1 with --with-prior-preservation");
             // Generated class images would land among the subject's photos (and those photos would serve as the prior).
-            Require(!IO.StagedFolder.IsSameOrInside(Path.GetFullPath(EffectiveClassDataDir), Path.GetFullPath(InstanceDataDir))
-                    && !IO.StagedFolder.IsSameOrInside(Path.GetFullPath(InstanceDataDir), Path.GetFullPath(EffectiveClassDataDir)),
+            Require(!IO.StagedFolder.Overlap(EffectiveClassDataDir, InstanceDataDir),
                 $"--class-data-dir {EffectiveClassDataDir}: overlaps --instance-data-dir {InstanceDataDir}; the class images need a folder of their own");
         }
         else

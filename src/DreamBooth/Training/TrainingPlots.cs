@@ -77,12 +77,25 @@ public static class TrainingPlots
     /// <summary>Debiased exponential moving average with weight 0.9.</summary>
     public static IEnumerable<(double Step, double Value)> Smooth(IEnumerable<(double Step, double Value)> values, double weight = 0.9)
     {
-        double ema = 0, norm = 0;
-        foreach (var (s, v) in values)
-        {
-            ema = weight * ema + (1 - weight) * v;
-            norm = weight * norm + (1 - weight);
-            yield return (s, ema / norm);
-        }
+        var average = new DebiasedAverage(weight);
+        foreach (var (s, v) in values) yield return (s, average.Add(v));
+    }
+}
+
+/// <summary>A debiased exponential moving average, fed one value at a time (the plot's curve and the trainer's smoothed loss).</summary>
+/// <param name="weight">Weight of the past (0.9: about the last ten values).</param>
+public sealed class DebiasedAverage(double weight = 0.9)
+{
+    private double _ema, _norm;
+
+    /// <summary>The average so far; null before the first value.</summary>
+    public double? Value => _norm > 0 ? _ema / _norm : null;
+
+    /// <summary>Adds a value; returns the new average.</summary>
+    public double Add(double value)
+    {
+        _ema = weight * _ema + (1 - weight) * value;
+        _norm = weight * _norm + (1 - weight);
+        return _ema / _norm;
     }
 }

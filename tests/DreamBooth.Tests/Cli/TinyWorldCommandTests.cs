@@ -99,7 +99,7 @@ public sealed class TinyWorldCommandTests : IDisposable
         var gen = Path.Combine(_dir, "gen");
         Directory.CreateDirectory(gen);
         File.WriteAllText(Path.Combine(gen, "README.md"), "keep");
-        foreach (var output in new[] { Path.Combine(gen, "metrics.json"), Path.Combine(_dir, "m.md"), gen })
+        foreach (var output in new[] { Path.Combine(gen, "metrics.json"), Path.Combine(_dir, "m.md"), gen, "" })
         {
             var (code, error) = CliRunner.Run("evaluate", "--generated", gen, "--output", output);
             code.Should().Be(CliApp.ExitBadInput, error);
