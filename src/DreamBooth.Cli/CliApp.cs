@@ -128,20 +128,37 @@ public static class CliApp
         var m = Regex.Match(message, @"^Failed to convert '(.*)' to (\S+)\.$", RegexOptions.Singleline);
         if (!m.Success) return null;
         string value = m.Groups[1].Value;
-        string what = m.Groups[2].Value switch
+        string type = m.Groups[2].Value;
+        string what = type switch
         {
             "Double" or "Single" or "Decimal" => "a number",
             "Int32" or "Int64" or "Int16" or "UInt32" or "UInt64" => "a whole number",
             "Nullable`1" => "a number", // Spectre names no inner type; the optional options of this CLI are numbers
             var t => "a " + t,
         };
+        // A whole number that did not fit: say so, with the limit when the type is known (a Nullable's inner type is not
+        // named, but a double takes any whole number, so it was an integer option).
+        string problem = $"is not {what}";
+        if (System.Numerics.BigInteger.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out _))
+        {
+            string? range = type switch
+            {
+                "Int32" => $"{int.MinValue} to {int.MaxValue}",
+                "Int64" => $"{long.MinValue} to {long.MaxValue}",
+                "Int16" => $"{short.MinValue} to {short.MaxValue}",
+                "UInt32" => $"0 to {uint.MaxValue}",
+                "UInt64" => $"0 to {ulong.MaxValue}",
+                _ => null,
+            };
+            if (range is not null || type == "Nullable`1") problem = range is null ? "is out of range" : $"is out of range ({range})";
+        }
         for (int i = 0; i < args.Count; i++)
         {
-            if (i + 1 < args.Count && args[i].StartsWith('-') && args[i + 1] == value) return $"{args[i]}: '{value}' is not {what}";
+            if (i + 1 < args.Count && args[i].StartsWith('-') && args[i + 1] == value) return $"{args[i]}: '{value}' {problem}";
             if (args[i].StartsWith('-') && (args[i].EndsWith("=" + value) || args[i].EndsWith(":" + value)))
-                return $"{args[i][..(args[i].Length - value.Length - 1)]}: '{value}' is not {what}";
+                return $"{args[i][..(args[i].Length - value.Length - 1)]}: '{value}' {problem}";
         }
-        return $"'{value}' is not {what}";
+        return $"'{value}' {problem}";
     }
 
     private static string OneLine(string s) => string.Join(" ", s.Split(new[] { '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries).Select(x => x.Trim()));

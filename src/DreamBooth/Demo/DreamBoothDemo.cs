@@ -33,8 +33,12 @@ public sealed record DemoVariant(string Name, string Key, EvaluationReport Repor
 /// <param name="TotalSeconds">Wall seconds of the whole run.</param>
 /// <param name="AutoencoderBound">Subject fidelity of the real photos' reconstructions through the model's VAE
 /// (<see cref="DreamBoothEvaluator.AutoencoderBound"/>): about the most any fine-tuned model can reach.</param>
+/// <param name="WorldRenderBound">Subject fidelity of the world's own renders of the demo subject for the demo's prompts, as
+/// they are and through the model's VAE (<see cref="DreamBoothEvaluator.WorldRenderBound"/>): what a perfect generator
+/// would score; null when the photos are not the shipped demo subject's.</param>
 public sealed record DemoResult(string OutputDir, string Identifier, IReadOnlyList<DemoVariant> Variants, double RealCeiling,
-    IReadOnlyList<DemoTarget> Targets, IReadOnlyDictionary<string, double> PhaseSeconds, double TotalSeconds, double? AutoencoderBound = null);
+    IReadOnlyList<DemoTarget> Targets, IReadOnlyDictionary<string, double> PhaseSeconds, double TotalSeconds, double? AutoencoderBound = null,
+    (double Renders, double ThroughVae)? WorldRenderBound = null);
 
 /// <summary>One of the targets, with the value measured and whether it was met (null when the run had no data for it).</summary>
 public sealed record DemoTarget(string Name, string Goal, string Measured, bool? Met);
@@ -141,11 +145,17 @@ public sealed class DreamBoothDemo
                 string lossCurve = Path.Combine(staging, "prior", "logs", "loss_curve.png");
                 if (File.Exists(lossCurve)) File.Copy(lossCurve, Path.Combine(staging, LossCurveFile));
                 double ceiling = variants[0].Report.RealCeiling ?? double.NaN;
-                var targets = Targets(variants);
-                phases["write results"] = sw.Elapsed.TotalSeconds;
                 double bound;
-                using (var vae = Models.Vae.AutoencoderKL.FromPretrained(model["vae"])) bound = DreamBoothEvaluator.AutoencoderBound(probe, vae, real);
-                var result = new DemoResult(outputDir, identifier, variants, ceiling, targets, phases, total.Elapsed.TotalSeconds, bound);
+                (double, double)? worldBound = null;
+                using (var vae = Models.Vae.AutoencoderKL.FromPretrained(model["vae"]))
+                {
+                    bound = DreamBoothEvaluator.AutoencoderBound(probe, vae, real);
+                    if (DemoSubject.AreItsPhotos(real))
+                        worldBound = DreamBoothEvaluator.WorldRenderBound(probe, vae, real, prompts, o.ImagesPerPrompt, o.Seed);
+                }
+                var targets = Targets(variants, worldBound?.Item1 / ceiling);
+                phases["write results"] = sw.Elapsed.TotalSeconds;
+                var result = new DemoResult(outputDir, identifier, variants, ceiling, targets, phases, total.Elapsed.TotalSeconds, bound, worldBound);
                 AtomicFile.WriteAllBytes(Path.Combine(staging, MetricsJsonFile), JsonSerializer.SerializeToUtf8Bytes(Json(result, modelPath, samplesDir, probeDir), ConfigJson.Options));
                 AtomicFile.WriteAllText(Path.Combine(staging, MetricsMarkdownFile), ToMarkdown(result, modelPath, samplesDir));
                 Report("writing results", 1, 1);
@@ -326,7 +336,9 @@ public sealed class DreamBoothDemo
     }
 
     /// <summary>The targets against the measured values (null = no data, e.g. without the ablation run).</summary>
-    public static IReadOnlyList<DemoTarget> Targets(IReadOnlyList<DemoVariant> variants)
+    /// <param name="variants">The evaluated models.</param>
+    /// <param name="perfectRatio">A perfect generator's subject fidelity as a share of the ceiling (<see cref="DemoResult.WorldRenderBound"/>), quoted beside the subject-fidelity target.</param>
+    public static IReadOnlyList<DemoTarget> Targets(IReadOnlyList<DemoVariant> variants, double? perfectRatio = null)
     {
         var baseModel = variants.First(v => v.Key == "base").Report;
         var prior = variants.FirstOrDefault(v => v.Key == "prior")?.Report;
@@ -335,7 +347,9 @@ public sealed class DreamBoothDemo
         var list = new List<DemoTarget>
         {
             new("subject fidelity (prior preservation)", "≥ 0.90 × real-images ceiling",
-                prior?.SubjectFidelityRatio is { } r ? $"{r:P1} of the ceiling ({F(prior.SubjectFidelity)} / {F(prior.RealCeiling)})" : "–",
+                prior?.SubjectFidelityRatio is { } r
+                    ? $"{r:P1} of the ceiling ({F(prior.SubjectFidelity)} / {F(prior.RealCeiling)})" + (perfectRatio is { } pr ? $"; a perfect generator: {pr:P1}" : "")
+                    : "–",
                 prior?.SubjectFidelityRatio is { } r2 ? r2 >= 0.90 : null),
             new("prompt fidelity (prior preservation)", "≥ 0.85", F(prior?.PromptFidelity), prior is null ? null : prior.PromptFidelity >= 0.85),
             new("PRES with vs. without prior preservation", "with ≤ 0.75 × without",
@@ -359,6 +373,8 @@ public sealed class DreamBoothDemo
         probe = probeDir,
         real_images_ceiling = r.RealCeiling,
         autoencoder_bound = r.AutoencoderBound,
+        world_render_bound = r.WorldRenderBound?.Renders,
+        world_render_vae_bound = r.WorldRenderBound?.ThroughVae,
         variants = r.Variants.Select(v => new { name = v.Name, key = v.Key, seconds = Math.Round(v.Seconds, 1), metrics = v.Report }),
         targets = r.Targets.Select(t => new { name = t.Name, goal = t.Goal, measured = t.Measured, met = t.Met }),
         phase_seconds = r.PhaseSeconds.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 1)),
@@ -378,6 +394,12 @@ public sealed class DreamBoothDemo
         sb.AppendLine($"| real photos (ceiling) | {F(r.RealCeiling)} | 100 % | | | | |");
         if (r.AutoencoderBound is { } bound)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| real photos through the model's VAE (bound) | {F(bound)} | {bound / r.RealCeiling * 100:0.0} % | | | | |"));
+        if (r.WorldRenderBound is { } world)
+        {
+            var (renders, throughVae) = world;
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| the world's renders of the subject for the prompts (a perfect generator) | {F(renders)} | {renders / r.RealCeiling * 100:0.0} % | | | | |"));
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| the same renders through the model's VAE | {F(throughVae)} | {throughVae / r.RealCeiling * 100:0.0} % | | | | |"));
+        }
         foreach (var v in r.Variants)
         {
             var m = v.Report;

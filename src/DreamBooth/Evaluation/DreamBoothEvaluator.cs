@@ -135,11 +135,52 @@ public static class DreamBoothEvaluator
         if (real.Count == 0) throw new DreamBoothException("the autoencoder bound needs at least one real photo");
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var photos = stack(real.Select(t => Resize(t, probe.Config.ImageSize)).ToArray()).to(float32);
-        var dtype = vae.parameters().First().dtype;
-        var reconstructed = vae.Decode(vae.Encode(photos.mul(2).sub(1).to(dtype)).Mode()).to(float32).clamp(-1, 1).add(1).div(2);
-        return SubjectMetrics.MeanCross(probe.Analyze(reconstructed), probe.Analyze(photos), ProbeResult.IdentitySimilarity);
+        var photos = Batch(probe, real);
+        return SubjectMetrics.MeanCross(probe.Analyze(Reconstruct(vae, photos)), probe.Analyze(photos), ProbeResult.IdentitySimilarity);
     }
+
+    /// <summary>
+    /// Subject fidelity of a perfect generator of the demo subject (<see cref="DemoSubject"/>; <paramref name="real"/> must be
+    /// its photos, see <see cref="DemoSubject.AreItsPhotos"/>): the world's own renders of the subject for each prompt
+    /// (<paramref name="perPrompt"/> each, in the prompt's context, or the photos' when it names none, and its rendition;
+    /// poses, sizes and positions drawn from <paramref name="seed"/>), as they are and through <paramref name="vae"/>.
+    /// The first is the most the probe grants a model that renders the subject exactly; it is below the real-images
+    /// ceiling because the photos share one context and the identity embedding is not fully invariant to context and style.
+    /// </summary>
+    public static (double Renders, double ThroughVae) WorldRenderBound(Probe probe, Models.Vae.AutoencoderKL vae, IReadOnlyList<Tensor> real,
+        IReadOnlyList<string> prompts, int perPrompt, long seed)
+    {
+        if (real.Count == 0) throw new DreamBoothException("the world-render bound needs at least one real photo");
+        if (prompts.Count == 0 || perPrompt < 1) throw new DreamBoothException("the world-render bound needs at least one prompt and image");
+        var scenes = new List<SceneSpec>();
+        for (int p = 0; p < prompts.Count; p++)
+        {
+            var want = PromptLabels.Parse(prompts[p]);
+            for (int k = 0; k < perPrompt; k++)
+            {
+                var rng = WorldRandom.For(seed, (long)p * perPrompt + k, stream: 0xB0D);
+                scenes.Add(DemoSubject.In(want.Context ?? DemoSubject.Context, PromptLabels.ExpectedStyle(want), ref rng));
+            }
+        }
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var photos = probe.Analyze(Batch(probe, real));
+        var renders = Batch(probe, scenes.Select(SceneRenderer.RenderTensor).ToList());
+        return (SubjectMetrics.MeanCross(probe.Analyze(renders), photos, ProbeResult.IdentitySimilarity),
+                SubjectMetrics.MeanCross(probe.Analyze(Reconstruct(vae, renders)), photos, ProbeResult.IdentitySimilarity));
+    }
+
+    /// <summary>Images [N, 3, H, W] in [0, 1] after a round trip through <paramref name="vae"/> (posterior mean), in [0, 1].</summary>
+    public static Tensor Reconstruct(Models.Vae.AutoencoderKL vae, Tensor images)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var dtype = vae.parameters().First().dtype;
+        return vae.Decode(vae.Encode(images.mul(2).sub(1).to(dtype)).Mode()).to(float32).clamp(-1, 1).add(1).div(2).MoveToOuterDisposeScope();
+    }
+
+    private static Tensor Batch(Probe probe, IReadOnlyList<Tensor> images) =>
+        stack(images.Select(t => Resize(t, probe.Config.ImageSize)).ToArray()).to(float32);
 
     /// <summary>DIV of one prompt's images: mean pairwise perceptual distance.</summary>
     public static double Diversity(IReadOnlyList<ProbeResult> items) =>

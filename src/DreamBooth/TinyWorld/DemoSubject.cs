@@ -48,6 +48,18 @@ public static class DemoSubject
         return list;
     }
 
+    /// <summary>
+    /// True when every image [3, H, W] in [0, 1] is one of the shipped photos (<see cref="Photos"/> with the default seed
+    /// and count, within 8-bit rounding): only then do ground-truth renders of the subject mean anything for a run.
+    /// </summary>
+    public static bool AreItsPhotos(IReadOnlyList<TorchSharp.torch.Tensor> images)
+    {
+        if (images.Count == 0) return false;
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var shipped = Photos().Select(SceneRenderer.RenderTensor).ToList();
+        return images.All(image => shipped.Any(s => s.shape.SequenceEqual(image.shape) && s.sub(image).abs().max().item<float>() <= 1.01f / 255));
+    }
+
     /// <summary>The subject in another context and style (ground truth for tests and metric sanity checks).</summary>
     public static SceneSpec In(WorldContext context, RenderStyle style, ref WorldRandom rng) =>
         SceneSampler.SampleSceneOf(ref rng, Appearance, context, style);

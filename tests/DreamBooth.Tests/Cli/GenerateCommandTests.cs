@@ -90,6 +90,8 @@ public class GenerateCommandTests
         { "--steps must be at least 1, got 0", ["--steps", "0"] },
         { "--steps must be at least 1, got -3", ["--steps", "-3"] },
         { "--steps: '2.5' is not a whole number", ["--steps", "2.5"] },
+        { "--steps: '99999999999' is out of range (-2147483648 to 2147483647)", ["--steps", "99999999999"] },
+        { "--width: '99999999999' is out of range", ["--width", "99999999999"] },
         { "--guidance-scale: 'abc' is not a number", ["--guidance-scale", "abc"] },
         { "--guidance-scale must be a finite number", ["--guidance-scale", "NaN"] },
         { "--guidance-rescale must be between 0 and 1", ["--guidance-rescale", "2"] },

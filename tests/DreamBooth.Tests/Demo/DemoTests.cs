@@ -73,7 +73,15 @@ public class DemoTests
         json.RootElement.GetProperty("identifier").GetString().Should().Be(result.Identifier);
         json.RootElement.GetProperty("variants").GetArrayLength().Should().Be(2);
         json.RootElement.GetProperty("autoencoder_bound").GetDouble().Should().Be(result.AutoencoderBound!.Value).And.BeGreaterThan(0);
+        // The shipped photos are the demo subject's: the table quotes what a perfect generator of it would score.
+        var (renders, throughVae) = result.WorldRenderBound!.Value;
+        renders.Should().BeGreaterThan(prior.SubjectFidelity!.Value, "the subject itself, rendered by the world, beats any model's rendering of it");
+        renders.Should().BeLessThanOrEqualTo(result.RealCeiling + 0.02);
+        throughVae.Should().BeInRange(0.2, renders + 0.05);
+        json.RootElement.GetProperty("world_render_bound").GetDouble().Should().Be(renders);
+        json.RootElement.GetProperty("world_render_vae_bound").GetDouble().Should().Be(throughVae);
         var md = File.ReadAllText(Path.Combine(output, DreamBoothDemo.MetricsMarkdownFile));
+        md.Should().Contain("| the world's renders of the subject for the prompts (a perfect generator) |").And.Contain("a perfect generator: ");
         md.Should().Contain("| real photos through the model's VAE (bound) |").And.Contain("| base model |").And.Contain("| DreamBooth (prior preservation) |").And.Contain("PRES");
         var sheet = ImageIO.Load(Path.Combine(output, DreamBoothDemo.ContactSheetFile));
         sheet.shape[2].Should().BeGreaterThan(2 * 64 * 4, "columns: the images of both models");

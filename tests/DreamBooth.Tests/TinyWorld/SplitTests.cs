@@ -65,6 +65,20 @@ public class SplitTests
     }
 
     [Fact]
+    public void The_shipped_samples_are_recognised_as_the_demo_subject_and_other_photos_are_not()
+    {
+        var shipped = ImageIO.ListImages(Path.Combine(Golden.RepoRoot, "samples")).Select(ImageIO.Load).ToList();
+        DemoSubject.AreItsPhotos(shipped).Should().BeTrue();
+        DemoSubject.AreItsPhotos(shipped.Take(2).Reverse().ToList()).Should().BeTrue("any subset in any order");
+        using var other = SceneRenderer.RenderTensor(DemoSubject.Photos(seed: 99, count: 1)[0]);
+        DemoSubject.AreItsPhotos([shipped[0], other]).Should().BeFalse("another photo of the subject is not one of the shipped ones");
+        using var brighter = shipped[0].add(0.02).clamp(0, 1);
+        DemoSubject.AreItsPhotos([brighter]).Should().BeFalse();
+        DemoSubject.AreItsPhotos([]).Should().BeFalse();
+        foreach (var t in shipped) t.Dispose();
+    }
+
+    [Fact]
     public void Shipped_samples_are_regenerated_bit_for_bit()
     {
         var shipped = Path.Combine(Golden.RepoRoot, "samples");
