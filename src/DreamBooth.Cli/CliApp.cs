@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 using DreamBooth.Cli.Commands;
 using Spectre.Console;
@@ -115,8 +116,16 @@ public static class CliApp
             case UnauthorizedAccessException or IOException:
                 Console.Error.WriteLine("error: " + OneLine(ex.Message));
                 return ExitBadInput;
+            // The machine has too little memory for what was asked (libtorch's allocator, or .NET's): the size or batch is
+            // the user's to change; the native stack trace helps nobody.
+            case OutOfMemoryException:
+            case System.Runtime.InteropServices.ExternalException when ex.Message.Contains("can't allocate memory", StringComparison.Ordinal):
+                var bytes = Regex.Match(ex.Message, @"allocate (\d+) bytes");
+                Console.Error.WriteLine("error: out of memory" + (bytes.Success ? string.Create(CultureInfo.InvariantCulture, $" (an allocation of {double.Parse(bytes.Groups[1].Value, CultureInfo.InvariantCulture) / 1e9:0.00} GB failed)") : "") +
+                                        ": choose a smaller size, batch size or image count");
+                return ExitBadInput;
             default:
-                Console.Error.WriteLine($"internal error: {ex.GetType().Name}: {OneLine(ex.Message)}");
+                Console.Error.WriteLine($"internal error: {ex.GetType().Name}: {OneLine(WithoutNativeFrames(ex.Message))}");
                 if (Environment.GetEnvironmentVariable("DREAMBOOTH_DEBUG") is { Length: > 0 }) Console.Error.WriteLine(ex);
                 return ExitInternal;
         }
@@ -159,6 +168,18 @@ public static class CliApp
                 return $"{args[i][..(args[i].Length - value.Length - 1)]}: '{value}' {problem}";
         }
         return $"'{value}' {problem}";
+    }
+
+    // libtorch appends its C++ stack ("frame #0: ..." or "Exception raised from ...") to the message.
+    private static string WithoutNativeFrames(string message)
+    {
+        int cut = message.Length;
+        foreach (var marker in new[] { " frame #0", "\nframe #0", "Exception raised from" })
+        {
+            int i = message.IndexOf(marker, StringComparison.Ordinal);
+            if (i > 0) cut = Math.Min(cut, i);
+        }
+        return message[..cut].TrimEnd();
     }
 
     private static string OneLine(string s) => string.Join(" ", s.Split(new[] { '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries).Select(x => x.Trim()));

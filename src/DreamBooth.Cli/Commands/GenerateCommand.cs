@@ -27,6 +27,12 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
     /// <summary>Largest cell of the contact sheet in pixels: bigger images are shrunk, tiny ones magnified up to 4×.</summary>
     private const int ContactCell = 256;
 
+    /// <summary>Most images one run makes (file names and the per-image bookkeeping stay small; continue with another --seed).</summary>
+    public const int MaxImages = 100_000;
+
+    /// <summary>The contact sheet shows the first this many images (a sheet of thousands is neither viewable nor cheap).</summary>
+    public const int ContactSheetImages = 100;
+
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--model <DIR>"), Description("Diffusers model folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/).")]
@@ -38,7 +44,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
         [CommandOption("--negative-prompt <TEXT>"), Description("What to steer away from (the unconditional side of guidance).")]
         public string? NegativePrompt { get; init; }
 
-        [CommandOption("--num-images <N>"), Description("Number of images."), DefaultValue(4)]
+        [CommandOption("--num-images <N>"), Description("Number of images (at most 100000; the contact sheet shows the first 100)."), DefaultValue(4)]
         public int NumImages { get; init; } = 4;
 
         [CommandOption("--steps <N>"), Description("Denoising steps (diffusers' default is 50; 30 is close to converged for DDIM, DPM++ and Euler)."), DefaultValue(GenerationRequest.DefaultSteps)]
@@ -94,6 +100,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
             if (string.IsNullOrWhiteSpace(Model)) return "--model is required (a diffusers model folder)";
             if (Prompt is null) return "--prompt is required (it may be \"\" for unconditional samples)";
             if (NumImages < 1) return $"--num-images must be at least 1, got {NumImages}";
+            if (NumImages > MaxImages) return $"--num-images {NumImages}: at most {MaxImages} per run (run again with --seed <last seed + 1> for more)";
             if (Steps < 1) return $"--steps must be at least 1, got {Steps}";
             if (!double.IsFinite(GuidanceScale)) return $"--guidance-scale must be a finite number, got {GuidanceScale}";
             if (!double.IsFinite(GuidanceRescale) || GuidanceRescale is < 0 or > 1) return $"--guidance-rescale must be between 0 and 1, got {GuidanceRescale}";
@@ -166,6 +173,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
         var pipeline = new StableDiffusionPipeline(model, warnings.Add);
         var progress = new StepProgress();
         var batches = pipeline.GenerateBatches(request, progress, cancellationToken); // checks the request against the model first
+        bool created = !Directory.Exists(output);
         Directory.CreateDirectory(output);
 
         var thumbnails = new List<Tensor>();
@@ -190,14 +198,21 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
                                 using var image = batch.Images[k];
                                 var parameters = GenerationMetadata.For(request, index, sampler, model.Name, width, height, loraMetadata);
                                 ImageIO.SavePng(imagePaths[index], image, [new(GenerationParameters.PngKey, parameters.Format())]);
-                                thumbnails.Add(Thumbnail(image));
+                                if (thumbnails.Count < ContactSheetImages) thumbnails.Add(Thumbnail(image));
                             }
                         }
                     }
                 });
             int columns = (int)Math.Ceiling(Math.Sqrt(thumbnails.Count));
             var captions = Enumerable.Range(0, thumbnails.Count).Select(i => $"#{i} seed {request.SeedOf(i)}").ToList();
-            ContactSheet.Save(contactPath, thumbnails, columns, captions, ContactScale(width, height), Truncate(request.Prompts[0], 80));
+            string title = Truncate(request.Prompts[0], 80) + (request.ImageCount > thumbnails.Count ? $" (first {thumbnails.Count} of {request.ImageCount})" : "");
+            ContactSheet.Save(contactPath, thumbnails, columns, captions, ContactScale(width, height), title);
+        }
+        catch when (created && IsEmpty(output))
+        {
+            // Nothing was written: leave no empty folder behind (a folder that held images is kept with them).
+            try { Directory.Delete(output); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
         }
         finally
         {
@@ -211,6 +226,8 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
                                $"({totalSteps / Math.Max(seconds, 1e-9):0.00} batch steps/s, {seconds / request.ImageCount:0.00} s/image)");
         return 0;
     }
+
+    private static bool IsEmpty(string dir) => Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any();
 
     /// <summary>The file name of image <paramref name="index"/>: <c>0000-seed1234.png</c>.</summary>
     public static string ImageFileName(int index, long seed) => string.Create(CultureInfo.InvariantCulture, $"{index:D4}-seed{seed}.png");

@@ -1,3 +1,4 @@
+using DreamBooth.Runtime;
 using DreamBooth.Schedulers;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -66,6 +67,7 @@ public sealed class StableDiffusionPipeline
         request = request.WithSeed();
         request.Validate();
         var (height, width) = ImageSize(request);
+        CheckMemory(width, height, request.BatchSize);
         // The sampler name and the step count are checked now; the run builds its own instance when enumerated.
         CreateScheduler(request).Dispose();
         return Run(request, height, width, progress, cancellationToken);
@@ -133,6 +135,16 @@ public sealed class StableDiffusionPipeline
     {
         using var scope = NewDisposeScope();
         return (decoded / 2 + 0.5).clamp(0, 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Refuses a size and batch whose activations cannot fit in memory (<see cref="MemoryCheck"/>): the UNet's
+    /// first stage on the batch with its guidance copy, and the VAE decoder's last stage on one image.</summary>
+    private void CheckMemory(int width, int height, int batchSize)
+    {
+        int f = Model.VaeScaleFactor, bytes = (int)Model.Unet.parameters().First().ElementSize;
+        double unet = MemoryCheck.Activations(Model.Unet.Config.BlockOutChannels[0], width / f, height / f, 2L * batchSize, bytes);
+        double vae = MemoryCheck.Activations(Model.Vae.Config.BlockOutChannels[0], width, height, 1, bytes);
+        MemoryCheck.Require(Math.Max(unet, vae), $"a {width}x{height} image (batch size {batchSize})", "choose a smaller size or batch size");
     }
 
     private (int Height, int Width) ImageSize(GenerationRequest request)

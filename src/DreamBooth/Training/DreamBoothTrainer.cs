@@ -6,6 +6,7 @@ using DreamBooth.Models;
 using DreamBooth.Models.Clip;
 using DreamBooth.Models.Unet;
 using DreamBooth.Models.Vae;
+using DreamBooth.Runtime;
 using DreamBooth.Schedulers;
 using DreamBooth.Tokenization;
 using DreamBooth.Training.Lora;
@@ -77,6 +78,7 @@ public sealed class DreamBoothTrainer
         int resolution = o.Resolution ?? DefaultResolution(unetConfig, vaeFactor, o.ModelPath);
         if (resolution % vaeFactor != 0)
             throw new DreamBoothException($"--resolution {resolution}: must be a multiple of the VAE's downsampling factor {vaeFactor}");
+        CheckSizes(o, model, unetConfig, vaeConfig, resolution, vaeFactor);
 
         var outputDir = Path.GetFullPath(o.OutputDir);
         var saved = RunManifest.Read(outputDir);
@@ -300,6 +302,28 @@ public sealed class DreamBoothTrainer
     private void Report(TrainingProgress p) => _progress?.Report(p);
 
     // diffusers' pipeline default: unet sample_size × VAE scale factor.
+    /// <summary>
+    /// Refuses, before any work, a LoRA rank above what any adapted layer can use and a resolution whose activations
+    /// cannot fit in memory (<see cref="MemoryCheck"/>: the VAE encoding a --sample-batch-size batch, the UNet's first
+    /// stage on a training batch).
+    /// </summary>
+    private static void CheckSizes(DreamBoothTrainingOptions o, ModelFolder model, UNet2DConditionConfig unetConfig, AutoencoderKLConfig vaeConfig, int resolution, int vaeFactor)
+    {
+        if (o.Lora)
+        {
+            // The update B·A of a W [out, in] has rank ≤ min(in, out); the attention projections' widths are the UNet's
+            // block widths (and the text encoder's hidden size), so a larger rank only adds parameters and memory.
+            int widest = unetConfig.BlockOutChannels.Max();
+            if (o.TrainTextEncoder) widest = Math.Max(widest, model["text_encoder"].ReadConfig<CLIPTextConfig>().HiddenSize);
+            if (o.LoraRank > widest)
+                throw new DreamBoothException($"--lora-rank {o.LoraRank}: above the widest adapted layer of this model ({widest}); an update of a layer W [out, in] has rank at most min(in, out)");
+        }
+        int batch = o.TrainBatchSize * (o.WithPriorPreservation ? 2 : 1);
+        double vae = MemoryCheck.Activations(vaeConfig.BlockOutChannels[0], resolution, resolution, o.SampleBatchSize, 4);
+        double unet = MemoryCheck.Activations(unetConfig.BlockOutChannels[0], resolution / vaeFactor, resolution / vaeFactor, batch, 4);
+        MemoryCheck.Require(Math.Max(vae, unet), $"--resolution {resolution}", "choose a smaller --resolution, --sample-batch-size or --train-batch-size");
+    }
+
     private static int DefaultResolution(UNet2DConditionConfig unet, int vaeFactor, string modelPath)
     {
         var size = unet.SampleSize ?? throw new DreamBoothException($"{modelPath}: the UNet config has no sample_size; pass --resolution");

@@ -7,7 +7,10 @@ internal static class CliRunner
 {
     private static readonly SemaphoreSlim Gate = new(1, 1); // Console.Error is process-wide
 
-    public static (int ExitCode, string Error) Run(params string[] args)
+    public static (int ExitCode, string Error) Run(params string[] args) => Capture(() => CliApp.RunAsync(args).GetAwaiter().GetResult());
+
+    /// <summary>Runs <paramref name="action"/> with stderr captured.</summary>
+    public static (int ExitCode, string Error) Capture(Func<int> action)
     {
         Gate.Wait();
         var original = Console.Error;
@@ -15,7 +18,7 @@ internal static class CliRunner
         try
         {
             Console.SetError(error);
-            int code = CliApp.RunAsync(args).GetAwaiter().GetResult();
+            int code = action();
             return (code, error.ToString());
         }
         finally

@@ -100,6 +100,10 @@ public class GenerateCommandTests
         { "--height 36 must be a positive multiple of 8", ["--height", "36"] },
         { "--num-images must be at least 1, got 0", ["--num-images", "0"] },
         { "--num-images must be at least 1, got -2", ["--num-images", "-2"] },
+        { "--num-images 100001: at most 100000 per run", ["--num-images", "100001"] },
+        { "--num-images: '2147483648' is out of range", ["--num-images", "2147483648"] },
+        // Far beyond any machine's memory: refused before the output folder exists, not killed by the OOM killer.
+        { "a 8000000x8000000 image (batch size 1) needs at least", ["--width", "8000000", "--height", "8000000"] },
         { "--batch-size must be at least 1", ["--batch-size", "0"] },
         { "--clip-skip must be ≥ 0", ["--clip-skip", "-1"] },
         { "clip skip 9 is out of range", ["--clip-skip", "9"] },
