@@ -40,6 +40,7 @@ public sealed class Probe : IDisposable
         var configPath = Path.Combine(dir, ConfigFile);
         if (!File.Exists(configPath)) throw new DreamBoothException($"{dir}: not a probe folder ({ConfigFile} missing)");
         var config = ConfigJson.Read<ProbeConfig>(configPath);
+        config.Validate(configPath);
         foreach (var task in ProbeTasks.All)
             if (!config.Heads.TryGetValue(task.Name, out var n) || n != task.Labels.Count)
                 throw new DreamBoothException($"{configPath}: head '{task.Name}' must have {task.Labels.Count} labels for this world");

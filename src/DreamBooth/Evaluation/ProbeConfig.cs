@@ -30,4 +30,20 @@ public sealed record ProbeConfig
 
     /// <summary>Label count per head, by head name (must match <see cref="ProbeTasks.All"/>).</summary>
     public Dictionary<string, int> Heads { get; init; } = ProbeTasks.All.ToDictionary(t => t.Name, t => t.Labels.Count);
+
+    /// <summary>Throws a one-line <see cref="DreamBoothException"/> naming <paramref name="source"/> and the key for values the network cannot be built from.</summary>
+    public void Validate(string source)
+    {
+        void Fail(string key, object? value, string why) => throw new DreamBoothException($"{source}: key '{key}' = {value} is not valid ({why})");
+        static string List(int[]? v) => v is null ? "null" : "[" + string.Join(", ", v) + "]";
+        // The mask head reads the scene trunk's second stage; the subject network needs its crop to survive its stages.
+        if (SceneChannels is not { Length: >= 2 } || SceneChannels.Any(c => c <= 0)) Fail("scene_channels", List(SceneChannels), "two or more positive channel counts");
+        if (SubjectChannels is not { Length: > 0 } || SubjectChannels.Any(c => c <= 0)) Fail("subject_channels", List(SubjectChannels), "one or more positive channel counts");
+        if (ImageSize < 16 || ImageSize > 1024) Fail("image_size", ImageSize, "from 16 to 1024 pixels");
+        int minCrop = 1 << SubjectChannels!.Length;
+        if (CropSize < minCrop || CropSize > ImageSize) Fail("crop_size", CropSize, $"from {minCrop} (one pixel after the subject network's stages) to image_size ({ImageSize})");
+        if (FeatureDim <= 0 || FeatureDim > 65536) Fail("feature_dim", FeatureDim, "a positive width up to 65536");
+        if (IdentityDim <= 0 || IdentityDim > 65536) Fail("identity_dim", IdentityDim, "a positive width up to 65536");
+        if (Heads is null) Fail("heads", "null", "a label count per head");
+    }
 }

@@ -26,6 +26,32 @@ public class ProbeTests
             acc.HeadAccuracy[task].Should().BeGreaterThan(before.HeadAccuracy[task] + 0.3, $"{task} is learnt ({before.HeadAccuracy[task]:F3} untrained)");
     }
 
+    [Theory]
+    [InlineData("crop_size", "0", "crop_size")]
+    [InlineData("crop_size", "-4", "crop_size")]
+    [InlineData("crop_size", "1000", "crop_size")]
+    [InlineData("feature_dim", "0", "feature_dim")]
+    [InlineData("identity_dim", "-1", "identity_dim")]
+    [InlineData("image_size", "0", "image_size")]
+    [InlineData("scene_channels", "[16]", "scene_channels")]
+    [InlineData("subject_channels", "[32, 0, 96]", "subject_channels")]
+    [InlineData("subject_channels", "null", "subject_channels")]
+    public void A_config_the_network_cannot_be_built_from_is_one_line_naming_the_key(string key, string value, string named)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "probe-bad-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            Directory.CreateDirectory(dir);
+            foreach (var f in Directory.GetFiles(ShippedDir)) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+            var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, Probe.ConfigFile)))!.AsObject();
+            config[key] = System.Text.Json.Nodes.JsonNode.Parse(value);
+            File.WriteAllText(Path.Combine(dir, Probe.ConfigFile), config.ToJsonString());
+            FluentActions.Invoking(() => Probe.Load(dir)).Should().Throw<DreamBoothException>()
+                .Which.Message.Should().Contain($"key '{named}'").And.Contain(Probe.ConfigFile).And.NotContain("\n");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void Training_is_deterministic_from_its_seed()
     {

@@ -176,6 +176,8 @@ public sealed record UNet2DConditionConfig : IModelConfig
         if (DownsamplePadding < 0) Fail("downsample_padding", DownsamplePadding, "it must not be negative");
         if (TimeEmbedDim <= 0) Fail("time_embedding_dim", TimeEmbeddingDim, "it must be positive");
         if (InChannels <= 0) Fail("in_channels", InChannels, "it must be positive");
+        if (SampleSize is { } size && (size.Single is <= 0 || size.List is { } sides && (sides.Count is < 1 or > 2 || sides.Any(x => x <= 0))))
+            Fail("sample_size", size, "it must be a positive latent size, or a list [height, width] of them");
         if (OutChannels <= 0) Fail("out_channels", OutChannels, "it must be positive");
 
         if (NumAttentionHeads is not null)

@@ -68,6 +68,10 @@ public class UNet2DConditionConfigTests
     [InlineData("layers_per_block", "0")]
     [InlineData("conv_in_kernel", "4")]
     [InlineData("addition_embed_type", "\"text_time\"")]
+    [InlineData("sample_size", "0")]
+    [InlineData("sample_size", "-8")]
+    [InlineData("sample_size", "[64, 0]")]
+    [InlineData("sample_size", "[]")]
     public void Unsupported_or_inconsistent_values_are_one_line_errors_naming_the_key(string key, string jsonValue)
     {
         var config = With(key, jsonValue);
