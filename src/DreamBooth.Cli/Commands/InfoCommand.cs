@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using DreamBooth.IO;
+using DreamBooth.Pipelines;
 using DreamBooth.Runtime;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -58,6 +59,12 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
         {
             var folder = ModelFolder.Open(model, new ModelFolderOptions(settings.Variant, settings.AllowPickle));
             AnsiConsole.Profile.Out.Writer.WriteLine(folder.Describe().ToString());
+            // A folder that would fail to load is not "fine": list every problem, then fail with the first.
+            var problems = ModelCheck.Problems(folder);
+            AnsiConsole.Profile.Out.Writer.WriteLine(problems.Count == 0 ? "Check: configs, tokenizer and scheduler load." : $"Check: {problems.Count} problem(s):");
+            foreach (var p in problems) AnsiConsole.Profile.Out.Writer.WriteLine("  " + p);
+            if (problems.Count > 0)
+                throw new DreamBoothException($"--model {model}: {problems[0]}" + (problems.Count > 1 ? $" (and {problems.Count - 1} more, listed above)" : ""));
         }
         return 0;
     }

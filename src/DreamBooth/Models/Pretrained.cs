@@ -37,16 +37,7 @@ public static class Pretrained
         where TModel : nn.Module
     {
         RequireFloating(dtype);
-        var config = component.ReadConfig<TConfig>();
-        config.Validate(component.ConfigPath!);
-        // Weights must hold every parameter, so a config describing more than they hold cannot load; building it first
-        // could allocate far more than the files (a hostile config.json with 100,000 channels), so it is refused here.
-        long available = component.Weights?.ParameterCount ?? 0;
-        double minimum = config.MinimumParameterCount();
-        if (minimum > available)
-            throw new DreamBoothException($"{component.ConfigPath}: the config describes a model of at least {minimum:N0} parameters but the weights " +
-                                          $"hold {available:N0}; refusing to build it (config and weights do not belong together)");
-        var model = create(config);
+        var model = create(ReadConfig<TConfig>(component));
         try
         {
             if (dtype is ScalarType t && t != ScalarType.Float32) model.to(t);
@@ -60,6 +51,25 @@ public static class Pretrained
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Reads and validates a component's config, and checks it against the parameter count of its weights (headers only):
+    /// everything that can be known about loading it without building it.
+    /// </summary>
+    /// <exception cref="DreamBoothException">An unsupported or inconsistent config, or one the weights cannot fill.</exception>
+    public static TConfig ReadConfig<TConfig>(ModelComponent component) where TConfig : IModelConfig
+    {
+        var config = component.ReadConfig<TConfig>();
+        config.Validate(component.ConfigPath!);
+        // Weights must hold every parameter, so a config describing more than they hold cannot load; building it first
+        // could allocate far more than the files (a hostile config.json with 100,000 channels), so it is refused here.
+        long available = component.Weights?.ParameterCount ?? 0;
+        double minimum = config.MinimumParameterCount();
+        if (minimum > available)
+            throw new DreamBoothException($"{component.ConfigPath}: the config describes a model of at least {minimum:N0} parameters but the weights " +
+                                          $"hold {available:N0}; refusing to build it (config and weights do not belong together)");
+        return config;
     }
 
     /// <summary>Checks that a requested model dtype is a floating-point type.</summary>

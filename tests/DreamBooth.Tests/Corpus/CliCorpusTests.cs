@@ -83,13 +83,40 @@ public class CliCorpusTests
     });
 
     [Fact]
-    public void Allow_pickle_reads_the_bin_weights_and_writes_nothing() => WithDir(dir =>
+    public void Allow_pickle_reads_the_bin_weights_and_reports_that_they_cannot_fill_the_config() => WithDir(dir =>
     {
+        // The .bin is read (its 4 parameters are counted); the default UNet config needs far more, which info now reports.
         var model = PickleModel(dir);
-        var before = Snapshot.Of(dir.Path);
-        var (exit, stderr) = Corpus.Cli("info", "--model", model, "--allow-pickle");
+        Corpus.CliFails(dir, ["info", "--model", model, "--allow-pickle"], "unet", "the weights hold 4");
+    });
+
+    [Fact]
+    public void A_model_that_loads_passes_the_check() => WithDir(dir =>
+    {
+        var (exit, stderr) = Corpus.Cli("info", "--model", DreamBooth.IO.ShippedModels.Find("tiny-world"));
         exit.Should().Be(0, stderr);
-        Snapshot.Of(dir.Path).Should().Equal(before);
+        stderr.Should().BeEmpty();
+    });
+
+    [Theory]
+    [InlineData("tokenizer/vocab.json", "{\"a\": ", "tokenizer")]
+    [InlineData("tokenizer/merges.txt", "#version: 0.2\nonlyone\n", "tokenizer")]
+    [InlineData("scheduler/scheduler_config.json", "{\"_class_name\": \"WarpScheduler\"}", "scheduler")]
+    [InlineData("vae/config.json", "{\"_class_name\": \"AutoencoderKL\", \"block_out_channels\": [0]}", "vae")]
+    [InlineData("text_encoder/config.json", "{\"hidden_size\": 4096, \"intermediate_size\": 16384, \"num_hidden_layers\": 48}", "text_encoder")]
+    public void A_model_that_would_not_load_fails_info_in_one_line_naming_the_component(string file, string content, string component) => WithDir(dir =>
+    {
+        // A copy of the shipped model (a few MB of weights) with one file broken.
+        var source = DreamBooth.IO.ShippedModels.Find("tiny-world");
+        var model = Path.Combine(dir.Path, "model");
+        foreach (var f in Directory.GetFiles(source, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(model, Path.GetRelativePath(source, f));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(f, target);
+        }
+        File.WriteAllText(Path.Combine(model, file), content);
+        Corpus.CliFails(dir, ["info", "--model", model], "--model", component + ": ");
     });
 
     private static void WithDir(Action<TempDir> test)
