@@ -77,6 +77,31 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>
+    /// Checks, before long work, that <see cref="Write"/> will be able to write <paramref name="path"/>: creates its folder
+    /// and an empty temp file there (removed at once). Throws a one-line <see cref="DreamBoothException"/> naming
+    /// <paramref name="flag"/> when the folder cannot be created or written (read-only, no permission, a file in the way).
+    /// </summary>
+    public static void CheckWritable(string path, string flag)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        var dir = System.IO.Path.GetDirectoryName(full)!;
+        var tmp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}{TempSuffix}");
+        try
+        {
+            Directory.CreateDirectory(dir);
+            using (new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DreamBoothException($"{flag} {path}: cannot write there ({e.Message})", e);
+        }
+        finally
+        {
+            TryDelete(tmp);
+        }
+    }
+
     /// <summary>Writes all bytes atomically.</summary>
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
     {

@@ -43,6 +43,8 @@ public class BenchCommandTests
         Corpus.Corpus.CliFails(dir, Args(output, "--resolution", "31"), "--resolution 31");
         Corpus.Corpus.CliFails(dir, Args(dir.Path), "is a folder");
         Corpus.Corpus.CliFails(dir, Args(Path.Combine(dir.Path, "a-file", "bench.json")), "is a file");
+        // An unwritable place (/proc refuses new files even to root) is found before the benchmark runs, not after.
+        Corpus.Corpus.CliFails(dir, Args("/proc/dreambooth-bench/bench.json"), "--output /proc/dreambooth-bench/bench.json: cannot write there");
         Corpus.Corpus.CliFails(dir, Args(output, "--iterations", "x"), "--iterations");
     }
 }
