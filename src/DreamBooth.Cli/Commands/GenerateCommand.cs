@@ -71,7 +71,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
         [CommandOption("--batch-size <N>"), Description("Images per UNet batch: faster per image, proportionally more memory. Images do not depend on it."), DefaultValue(1)]
         public int BatchSize { get; init; } = 1;
 
-        [CommandOption("--clip-skip <N>"), Description("Skip the last N text-encoder layers (diffusers' clip_skip; A1111's \"Clip skip\" is N + 1)."), DefaultValue(0)]
+        [CommandOption("--clip-skip <N>"), Description("Skip the last N text-encoder layers (diffusers' clip_skip; A1111's \"Clip skip\" is N + 1). Applied to the negative prompt too, as A1111 and ComfyUI do; diffusers' pipeline encodes the negative prompt without it."), DefaultValue(0)]
         public int ClipSkip { get; init; }
 
         [CommandOption("--dtype <TYPE>"), Description("Weights dtype: fp32 or bf16 (faster on CPUs with AVX512-BF16; sampling arithmetic stays float32)."), DefaultValue("fp32")]

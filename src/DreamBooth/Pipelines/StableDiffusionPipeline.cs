@@ -77,7 +77,9 @@ public sealed class StableDiffusionPipeline
     /// Encodes prompts like diffusers' <c>encode_prompt</c>: each prompt padded/truncated to the tokenizer's length
     /// (truncation is reported to the warning callback), the text encoder's last hidden state (or, with
     /// <paramref name="clipSkip"/> = k &gt; 0, the output of layer n − k after the final layer norm). With
-    /// <paramref name="guidance"/> also the negative prompts' embeddings (null → ""). Each distinct string is encoded once,
+    /// <paramref name="guidance"/> also the negative prompts' embeddings (null → ""), with the same clip skip: A1111 and
+    /// ComfyUI skip layers for both sides of guidance, diffusers only for the prompt, so guided images with clip skip
+    /// differ from diffusers' (without clip skip they match). Each distinct string is encoded once,
     /// all in one text-encoder batch.
     /// </summary>
     public PromptEmbeddings EncodePrompts(IReadOnlyList<string> prompts, IReadOnlyList<string>? negativePrompts, bool guidance, int clipSkip = 0)
