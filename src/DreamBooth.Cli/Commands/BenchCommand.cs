@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using DreamBooth.Benchmarks;
 using DreamBooth.IO;
+using DreamBooth.Runtime;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using static TorchSharp.torch;
@@ -68,7 +69,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
 
         BenchReport report = ProgressDisplay.Run("bench", options.Cases.Count, "case", task =>
         {
-            var progress = new Reporter(p =>
+            var progress = new SyncProgress<BenchProgress>(p =>
             {
                 task.Description = Markup.Escape($"{p.Case}: {p.Phase} {p.Step}/{p.Steps}");
                 task.Value = p.CaseIndex + (p.Steps > 0 ? (double)p.Step / p.Steps : 0);
@@ -151,10 +152,5 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
             p.AddRow([Markup.Escape(c.Name), .. phases.Select(ph => c.Profile.TryGetValue(ph, out var v) ? $"{v:0.000} ({100 * v / total:0}%)" : "-")]);
         }
         AnsiConsole.Write(p);
-    }
-
-    private sealed class Reporter(Action<BenchProgress> report) : IProgress<BenchProgress>
-    {
-        public void Report(BenchProgress value) => report(value);
     }
 }

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using DreamBooth.Demo;
 using DreamBooth.Evaluation;
+using DreamBooth.Runtime;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -90,7 +91,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
             .Start(ctx =>
             {
                 var tasks = new Dictionary<string, ProgressTask>();
-                var progress = new Progress(p =>
+                var progress = new SyncProgress<DemoProgress>(p =>
                 {
                     if (!tasks.TryGetValue(p.Phase, out var task)) tasks[p.Phase] = task = ctx.AddTask(Markup.Escape(p.Phase), maxValue: Math.Max(1, p.Total));
                     task.MaxValue = Math.Max(1, p.Total);
@@ -141,9 +142,4 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         GuidanceScale = s.GuidanceScale ?? Defaults.GuidanceScale,
         Seed = s.Seed ?? Defaults.Seed,
     };
-
-    private sealed class Progress(Action<DemoProgress> action) : IProgress<DemoProgress>
-    {
-        public void Report(DemoProgress value) => action(value);
-    }
 }

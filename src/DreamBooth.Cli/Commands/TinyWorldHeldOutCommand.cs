@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using DreamBooth.Evaluation;
+using DreamBooth.Runtime;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -50,7 +51,7 @@ public sealed class TinyWorldHeldOutCommand : Command<TinyWorldHeldOutCommand.Se
         options.Validate();
         int total = HeldOutEvaluation.Prompts.Count * options.ImagesPerPrompt;
         var result = ProgressDisplay.Run("generating held-out prompts", total, "img", task =>
-            new HeldOutEvaluation(options, new Progress(p => task.Value = p.Done), ProgressDisplay.Warn).Run(cancellationToken));
+            new HeldOutEvaluation(options, new SyncProgress<(int Done, int Total)>(p => task.Value = p.Done), ProgressDisplay.Warn).Run(cancellationToken));
 
         var table = new Table().AddColumn("prompt").AddColumn(new TableColumn("class").RightAligned())
             .AddColumn(new TableColumn("prompt fid.").RightAligned()).AddColumn("predicted context");
@@ -66,8 +67,4 @@ public sealed class TinyWorldHeldOutCommand : Command<TinyWorldHeldOutCommand.Se
     }
 
     // Synchronous: Progress<T> would post to the thread pool and could update the bar after the run ended.
-    private sealed class Progress(Action<(int Done, int Total)> action) : IProgress<(int Done, int Total)>
-    {
-        public void Report((int Done, int Total) value) => action(value);
-    }
 }

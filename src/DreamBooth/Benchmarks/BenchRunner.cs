@@ -464,8 +464,4 @@ public sealed class BenchRunner
     }
 
     // Reports on the calling thread (System.Progress posts to the thread pool).
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

@@ -5,6 +5,7 @@ using DreamBooth.Data;
 using DreamBooth.Evaluation;
 using DreamBooth.IO;
 using DreamBooth.Pipelines;
+using DreamBooth.Runtime;
 using DreamBooth.TinyWorld;
 using DreamBooth.TinyWorld.Pretraining;
 using DreamBooth.Tokenization;
@@ -224,7 +225,7 @@ public sealed class DreamBoothDemo
         };
         var classTimer = Stopwatch.StartNew();
         bool classesDone = false;
-        var progress = new Reporter<TrainingProgress>(p =>
+        var progress = new SyncProgress<TrainingProgress>(p =>
         {
             if (p.Phase != TrainingPhase.ClassImages && !classesDone && prior)
             {
@@ -253,44 +254,16 @@ public sealed class DreamBoothDemo
         // The subject's prompted images and the class-prompt images (PRES) in separate folders, so that
         // `dreambooth evaluate --generated images/KEY --class-images images/KEY-class` reproduces these metrics.
         string dir = Path.Combine(staging, "images", key), classDir = Path.Combine(staging, "images", key + "-class");
-        Directory.CreateDirectory(dir);
-        Directory.CreateDirectory(classDir);
         using var model = StableDiffusionModel.Load(modelDir);
         var pipeline = new StableDiffusionPipeline(model, _warn);
-        string sampler;
-        using (var scheduler = model.CreateScheduler()) sampler = SamplerName.Of(scheduler);
         int total = prompts.Count * o.ImagesPerPrompt + o.ClassPromptImages;
         string phase = $"generating: {name}";
         Report(phase, 0, total);
-        List<Tensor> Generate(IReadOnlyList<string> ps, int perPrompt, long seed, string folder, string prefix, int offset)
-        {
-            var request = new GenerationRequest
+        List<Tensor> Generate(IReadOnlyList<string> ps, int perPrompt, long seed, string folder, string prefix, int offset) =>
+            pipeline.GenerateToFolder(new GenerationRequest
             {
-                Prompts = ps, ImagesPerPrompt = perPrompt, Steps = o.InferenceSteps, GuidanceScale = o.GuidanceScale, Seed = seed,
-                BatchSize = 16,
-            };
-            var list = new List<Tensor>();
-            foreach (var batch in pipeline.GenerateBatches(request, null, ct))
-                using (batch)
-                {
-                    for (int k = 0; k < batch.Count; k++)
-                    {
-                        var image = batch.CopyImage(k);
-                        list.Add(image);
-                        int index = batch.FirstIndex + k;
-                        var parameters = new GenerationParameters(batch.Prompts[k])
-                        {
-                            Steps = o.InferenceSteps, CfgScale = o.GuidanceScale, Seed = batch.Seeds[k], Sampler = sampler,
-                            Width = (int)image.shape[2], Height = (int)image.shape[1],
-                            Extra = [new("Model", key)],
-                        };
-                        AtomicFile.WriteAllBytes(Path.Combine(folder, string.Create(CultureInfo.InvariantCulture, $"{prefix}{index / perPrompt:D2}-{index % perPrompt:D2}-seed{batch.Seeds[k]}.png")),
-                            ImageIO.EncodePng(image, [new(GenerationParameters.PngKey, parameters.Format())]));
-                    }
-                    Report(phase, offset + batch.FirstIndex + batch.Count, total);
-                }
-            return list;
-        }
+                Prompts = ps, ImagesPerPrompt = perPrompt, Steps = o.InferenceSteps, GuidanceScale = o.GuidanceScale, Seed = seed, BatchSize = 16,
+            }, folder, prefix, new SyncProgress<int>(n => Report(phase, offset + n, total)), ct);
         // The same seeds for every model, so the rows of the contact sheet compare like with like.
         var generated = Generate(prompts, o.ImagesPerPrompt, o.Seed * DemoOptions.ImageSeedStride, dir, "p", 0);
         var classImages = Generate([o.ClassPrompt], o.ClassPromptImages, o.Seed * DemoOptions.ImageSeedStride + DemoOptions.ImageSeedStride / 2, classDir, "class-", generated.Count);
@@ -425,9 +398,4 @@ public sealed class DreamBoothDemo
     }
 
     private void Report(string phase, int done, int total, string? detail = null) => _progress?.Report(new DemoProgress(phase, done, total, detail));
-
-    private sealed class Reporter<T>(Action<T> action) : IProgress<T>
-    {
-        public void Report(T value) => action(value);
-    }
 }

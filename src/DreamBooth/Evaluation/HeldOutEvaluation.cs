@@ -6,6 +6,7 @@ using DreamBooth.Data;
 using DreamBooth.Demo;
 using DreamBooth.IO;
 using DreamBooth.Pipelines;
+using DreamBooth.Runtime;
 using DreamBooth.TinyWorld;
 using static TorchSharp.torch;
 
@@ -118,7 +119,6 @@ public sealed class HeldOutEvaluation(HeldOutOptions options, IProgress<(int Don
             return StagedFolder.Write(outputDir, o.Overwrite, staging =>
             {
                 string imageDir = Path.Combine(staging, ImagesFolder);
-                Directory.CreateDirectory(imageDir);
                 string sampler;
                 using (var scheduler = model.CreateScheduler()) sampler = SamplerName.Of(scheduler);
                 var request = new GenerationRequest
@@ -128,20 +128,8 @@ public sealed class HeldOutEvaluation(HeldOutOptions options, IProgress<(int Don
                 };
                 int total = request.ImageCount;
                 progress?.Report((0, total));
-                foreach (var batch in new StableDiffusionPipeline(model, warn).GenerateBatches(request, null, cancellationToken))
-                    using (batch)
-                    {
-                        for (int k = 0; k < batch.Count; k++)
-                        {
-                            int index = batch.FirstIndex + k;
-                            var image = batch.CopyImage(k);
-                            images.Add(image);
-                            var parameters = GenerationMetadata.For(request, index, sampler, model.Name, (int)image.shape[2], (int)image.shape[1]);
-                            string name = string.Create(CultureInfo.InvariantCulture, $"p{index / o.ImagesPerPrompt:D2}-{index % o.ImagesPerPrompt:D2}-seed{batch.Seeds[k]}.png");
-                            ImageIO.SavePng(Path.Combine(imageDir, name), image, [new(GenerationParameters.PngKey, parameters.Format())]);
-                        }
-                        progress?.Report((batch.FirstIndex + batch.Count, total));
-                    }
+                images.AddRange(new StableDiffusionPipeline(model, warn).GenerateToFolder(request, imageDir, "p",
+                    new SyncProgress<int>(n => progress?.Report((n, total))), cancellationToken));
                 cancellationToken.ThrowIfCancellationRequested();
 
                 var report = DreamBoothEvaluator.Evaluate(probe, Array.Empty<Tensor>(),

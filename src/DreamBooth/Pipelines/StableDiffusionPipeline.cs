@@ -1,3 +1,5 @@
+using System.Globalization;
+using DreamBooth.Data;
 using DreamBooth.Runtime;
 using DreamBooth.Schedulers;
 using TorchSharp;
@@ -52,6 +54,47 @@ public sealed class StableDiffusionPipeline
         finally
         {
             foreach (var b in batches) b.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Generates the images of <paramref name="request"/> and writes each to <paramref name="folder"/> as a PNG with its
+    /// A1111 parameters (<see cref="GenerationMetadata.For"/>), named <c>PREFIXpp-kk-seedS.png</c> (prompt pp, image kk of
+    /// that prompt, its seed); returns the images [3, H, W] in [0, 1] in request order (the caller disposes them).
+    /// <paramref name="imagesDone"/> receives the number of images written so far after each batch.
+    /// </summary>
+    public List<Tensor> GenerateToFolder(GenerationRequest request, string folder, string prefix, IProgress<int>? imagesDone = null,
+        CancellationToken cancellationToken = default)
+    {
+        request = request.WithSeed();
+        string sampler;
+        using (var scheduler = CreateScheduler(request)) sampler = SamplerName.Of(scheduler);
+        var batches = GenerateBatches(request, null, cancellationToken);
+        Directory.CreateDirectory(folder);
+        var images = new List<Tensor>();
+        try
+        {
+            foreach (var batch in batches)
+                using (batch)
+                {
+                    for (int k = 0; k < batch.Count; k++)
+                    {
+                        int index = batch.FirstIndex + k;
+                        var image = batch.CopyImage(k);
+                        images.Add(image);
+                        var parameters = GenerationMetadata.For(request, index, sampler, Model.Name, (int)image.shape[2], (int)image.shape[1]);
+                        string name = string.Create(CultureInfo.InvariantCulture,
+                            $"{prefix}{index / request.ImagesPerPrompt:D2}-{index % request.ImagesPerPrompt:D2}-seed{batch.Seeds[k]}.png");
+                        ImageIO.SavePng(Path.Combine(folder, name), image, [new(GenerationParameters.PngKey, parameters.Format())]);
+                    }
+                    imagesDone?.Report(batch.FirstIndex + batch.Count);
+                }
+            return images;
+        }
+        catch
+        {
+            foreach (var t in images) t.Dispose();
+            throw;
         }
     }
 

@@ -100,7 +100,7 @@ public sealed class DreamBoothTrainer
         {
             ClassImageGenerator.Generate(classDir, o.ClassPrompt!, o.NumClassImages, o.SampleBatchSize, seed,
                 () => (_samplerFactory ?? throw new DreamBoothException($"--class-data-dir {classDir}: has fewer than {o.NumClassImages} images and no image generation is available to add more"))(Models(SamplerPurpose.ClassImages)),
-                new Reporter<ClassImagesProgress>(p => Report(new TrainingProgress(TrainingPhase.ClassImages, p.Done, p.Total))), cancellationToken);
+                new SyncProgress<ClassImagesProgress>(p => Report(new TrainingProgress(TrainingPhase.ClassImages, p.Done, p.Total))), cancellationToken);
         }
 
         // 3. Data: images with their variants, cached latents, prompts.
@@ -119,7 +119,7 @@ public sealed class DreamBoothTrainer
 
         int totalVariants = Enumerable.Range(0, instances.Count).Sum(instances.VariantCount) + (classes is null ? 0 : Enumerable.Range(0, classes.Count).Sum(classes.VariantCount));
         int encoded = 0;
-        var cacheProgress = new Reporter<int>(n => Report(new TrainingProgress(TrainingPhase.Caching, encoded + n, totalVariants)));
+        var cacheProgress = new SyncProgress<int>(n => Report(new TrainingProgress(TrainingPhase.Caching, encoded + n, totalVariants)));
         using var instanceLatents = LatentCache.Encode(instances, vae, o.SampleBatchSize, cacheProgress, cancellationToken);
         encoded = Enumerable.Range(0, instances.Count).Sum(instances.VariantCount);
         using var classLatents = classes is null ? null : LatentCache.Encode(classes, vae, o.SampleBatchSize, cacheProgress, cancellationToken);
@@ -472,8 +472,4 @@ public sealed class DreamBoothTrainer
         new(identity.Values.Where(kv => !kv.Key.StartsWith(DataKeyPrefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key, kv => kv.Value));
 
     // Reports on the calling thread, in order (System.Progress posts to the thread pool).
-    private sealed class Reporter<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }
