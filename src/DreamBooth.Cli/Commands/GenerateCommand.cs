@@ -103,6 +103,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
             if (NumImages > MaxImages) return $"--num-images {NumImages}: at most {MaxImages} per run (run again with --seed <last seed + 1> for more)";
             if (Steps < 1) return $"--steps must be at least 1, got {Steps}";
             if (!double.IsFinite(GuidanceScale)) return $"--guidance-scale must be a finite number, got {GuidanceScale}";
+            if (Math.Abs(GuidanceScale) > GenerationRequest.MaxGuidanceScale) return $"--guidance-scale {GuidanceScale}: at most {GenerationRequest.MaxGuidanceScale} (useful values are below 30)";
             if (!double.IsFinite(GuidanceRescale) || GuidanceRescale is < 0 or > 1) return $"--guidance-rescale must be between 0 and 1, got {GuidanceRescale}";
             if (Scheduler is not null && !SchedulerFactory.IsKnown(Scheduler)) return $"--scheduler: unknown scheduler '{Scheduler}'; valid names: {SchedulerFactory.ValidNamesText}";
             if (Seed is < 0) return $"--seed must be ≥ 0, got {Seed}";

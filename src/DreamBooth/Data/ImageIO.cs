@@ -32,23 +32,17 @@ public static class ImageIO
         return codec is not null;
     }
 
-    /// <summary>Decodes an image file to float32 RGB [3, H, W] in [0, 1] (alpha is dropped, like PIL's convert("RGB")).</summary>
+    /// <summary>
+    /// Decodes an image file to float32 RGB [3, H, W] in [0, 1] through <see cref="ImageDecoder"/> (its size limits, EXIF
+    /// orientation and one-line errors), with alpha dropped like PIL's convert("RGB").
+    /// </summary>
     public static Tensor Load(string path)
     {
         if (!File.Exists(path)) throw new DreamBoothException($"{path}: file not found");
-        using var codec = SKCodec.Create(path, out var result);
-        if (codec is null) throw new DreamBoothException($"{path}: not a readable image ({result})");
-        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        using var bitmap = new SKBitmap(info);
-        var decode = codec.GetPixels(info, bitmap.GetPixels());
-        if (decode is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
-            throw new DreamBoothException($"{path}: cannot decode image ({decode})");
-        if (decode == SKCodecResult.IncompleteInput) throw new DreamBoothException($"{path}: image data is truncated");
-        var bytes = bitmap.GetPixelSpan().ToArray();
-        using var scope = NewDisposeScope();
-        var hwc = tensor(bytes, new long[] { info.Height, info.Width, 4 }, ScalarType.Byte);
-        return hwc.narrow(2, 0, 3).permute(2, 0, 1).to(ScalarType.Float32).div_(255f).contiguous().MoveToOuterDisposeScope();
+        return ImageDecoder.Decode(path, DiscardAlpha).ToTensor();
     }
+
+    private static readonly ImageDecodeOptions DiscardAlpha = new() { Alpha = AlphaMode.Discard };
 
     /// <summary>Encodes RGB [3, H, W] in [0, 1] (clamped, rounded half to even like numpy) as PNG bytes with text entries.</summary>
     public static byte[] EncodePng(Tensor image, IEnumerable<KeyValuePair<string, string>>? text = null)

@@ -119,7 +119,8 @@ public sealed record DemoOptions
         Require(ImagesPerPrompt >= 2, Inv($"--images-per-prompt {ImagesPerPrompt}: must be at least 2 (DIV compares images of one prompt)"));
         Require(ClassPromptImages >= 1, Inv($"--class-prompt-images {ClassPromptImages}: must be at least 1"));
         Require(InferenceSteps >= 1, Inv($"--steps {InferenceSteps}: must be at least 1"));
-        Require(double.IsFinite(GuidanceScale) && GuidanceScale >= 0, Inv($"--guidance-scale {GuidanceScale}: must be a number ≥ 0"));
+        Require(double.IsFinite(GuidanceScale) && GuidanceScale >= 0 && GuidanceScale <= Pipelines.GenerationRequest.MaxGuidanceScale,
+            Inv($"--guidance-scale {GuidanceScale}: must be a number from 0 to {Pipelines.GenerationRequest.MaxGuidanceScale}"));
         Require(Seed >= 0 && Seed <= MaxSeed, Inv($"--seed {Seed}: must be in [0, {MaxSeed}] (the generated images use seed × {ImageSeedStride} + i)"));
     }
 

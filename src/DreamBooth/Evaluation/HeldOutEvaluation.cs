@@ -62,7 +62,8 @@ public sealed record HeldOutOptions
         Require(!string.IsNullOrWhiteSpace(OutputDir), $"--output: must name a folder");
         Require(ImagesPerPrompt >= 1, $"--num-images {ImagesPerPrompt}: must be at least 1");
         Require(InferenceSteps >= 1, $"--steps {InferenceSteps}: must be at least 1");
-        Require(double.IsFinite(GuidanceScale) && GuidanceScale >= 0, $"--guidance-scale {GuidanceScale}: must be a number ≥ 0");
+        Require(double.IsFinite(GuidanceScale) && GuidanceScale >= 0 && GuidanceScale <= GenerationRequest.MaxGuidanceScale,
+            $"--guidance-scale {GuidanceScale}: must be a number from 0 to {GenerationRequest.MaxGuidanceScale}");
         Require(Seed >= 0, $"--seed {Seed}: must be zero or positive");
         Require(BatchSize >= 1, $"--batch-size {BatchSize}: must be at least 1");
     }

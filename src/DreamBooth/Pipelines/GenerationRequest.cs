@@ -23,6 +23,9 @@ public sealed record GenerationRequest
     /// <summary>Guidance scale when none is given (diffusers' default).</summary>
     public const double DefaultGuidanceScale = 7.5;
 
+    /// <summary>Largest guidance scale accepted (in magnitude): useful values are below 30; far larger ones overflow float32 in the sampler and give black images.</summary>
+    public const double MaxGuidanceScale = 1000;
+
     /// <summary>Width and height must be multiples of this (the latent grid of Stable Diffusion, as diffusers checks).</summary>
     public const int SizeMultiple = 8;
 
@@ -128,6 +131,7 @@ public sealed record GenerationRequest
         if ((long)Prompts.Count * ImagesPerPrompt > int.MaxValue) throw new DreamBoothException("too many images requested");
         if (Steps < 1) throw new DreamBoothException($"number of steps must be at least 1, got {Steps}");
         if (!double.IsFinite(GuidanceScale)) throw new DreamBoothException($"guidance scale must be a finite number, got {GuidanceScale}");
+        if (Math.Abs(GuidanceScale) > MaxGuidanceScale) throw new DreamBoothException($"guidance scale {GuidanceScale} is out of range: at most {MaxGuidanceScale} (useful values are below 30)");
         if (!double.IsFinite(GuidanceRescale) || GuidanceRescale < 0 || GuidanceRescale > 1)
             throw new DreamBoothException($"guidance rescale must be between 0 and 1, got {GuidanceRescale}");
         CheckSize("width", Width);

@@ -316,7 +316,12 @@ public sealed class StableDiffusionPipeline
             }
 
             using var decodeScope = NewDisposeScope();
-            var images = ToImages(DecodeLatents(latents)).DetachFromDisposeScope();
+            var decoded = DecodeLatents(latents);
+            // An overflow anywhere in sampling or decoding would otherwise become black pixels in a PNG, silently.
+            if (!decoded.isfinite().all().item<bool>())
+                throw new DreamBoothException($"images {first}–{first + count - 1}: sampling produced non-finite values (NaN or infinity); " +
+                                              $"the guidance scale ({request.GuidanceScale.ToString(CultureInfo.InvariantCulture)}) or the model's weights are out of range");
+            var images = ToImages(decoded).DetachFromDisposeScope();
             var finalLatents = request.ReturnLatents ? latents.cpu().clone().DetachFromDisposeScope() : null;
             return new GeneratedBatch(first, images, seeds,
                 Enumerable.Range(first, count).Select(request.PromptOf).ToList(),

@@ -94,6 +94,7 @@ public class GenerateCommandTests
         { "--width: '99999999999' is out of range", ["--width", "99999999999"] },
         { "--guidance-scale: 'abc' is not a number", ["--guidance-scale", "abc"] },
         { "--guidance-scale must be a finite number", ["--guidance-scale", "NaN"] },
+        { "--guidance-scale 1E+30: at most 1000", ["--guidance-scale", "1e30"] },
         { "--guidance-rescale must be between 0 and 1", ["--guidance-rescale", "2"] },
         { "--scheduler: unknown scheduler 'warp'", ["--scheduler", "warp"] },
         { "--width 100 must be a positive multiple of 8", ["--width", "100"] },

@@ -160,6 +160,7 @@ public class DemoTests
     [InlineData("--learning-rate", "0")]
     [InlineData("--steps", "0")]
     [InlineData("--guidance-scale", "NaN")]
+    [InlineData("--guidance-scale", "1e30")]
     [InlineData("--seed", "100000000000000")]
     [InlineData("--learning-rate", "1e39")]
     [InlineData("--identifier", "two words")]

@@ -97,6 +97,7 @@ public class HeldOutEvaluationTests
     [InlineData("--num-images", "0")]
     [InlineData("--steps", "0")]
     [InlineData("--guidance-scale", "NaN")]
+    [InlineData("--guidance-scale", "1e30")]
     [InlineData("--seed", "-1")]
     [InlineData("--batch-size", "0")]
     public void Out_of_range_flag(string flag, string value) => WithDir(dir =>

@@ -63,6 +63,23 @@ public sealed class MetricsTests : IDisposable
     }
 
     [Fact]
+    public void A_decompression_bomb_among_the_images_is_refused_in_one_line_before_decoding()
+    {
+        // 100 bytes of PNG claiming 30000×30000: evaluate used to allocate the bitmap and fail with an internal error.
+        var gen = Path.Combine(_dir, "bomb");
+        Directory.CreateDirectory(gen);
+        File.WriteAllBytes(Path.Combine(gen, "big.png"), DreamBooth.Tests.Data.Corpus.PngBuilder.Assemble(
+            DreamBooth.Tests.Data.Corpus.PngBuilder.Ihdr(30_000, 30_000, 8, DreamBooth.Tests.Data.Corpus.PngBuilder.Rgb),
+            DreamBooth.Tests.Data.Corpus.PngBuilder.Compress(new byte[100])));
+        File.WriteAllText(Path.Combine(gen, "big.txt"), "a photo of sks dog");
+        var output = Path.Combine(_dir, "bomb-out", "metrics.json");
+        var (code, error) = DreamBooth.Tests.Corpus.Corpus.Cli("evaluate", "--generated", gen, "--output", output);
+        code.Should().Be(CliApp.ExitBadInput, error);
+        error.Trim().Should().Contain("big.png").And.Contain("30000x30000").And.NotContain("\n");
+        File.Exists(output).Should().BeFalse();
+    }
+
+    [Fact]
     public async Task Evaluate_command_reads_prompts_from_png_metadata_and_writes_json_and_markdown()
     {
         var gen = Path.Combine(_dir, "gen");

@@ -124,6 +124,19 @@ public class StableDiffusionPipelineTests
     }
 
     [Fact]
+    public void Non_finite_values_are_an_error_not_black_images()
+    {
+        using var model = TinyPipeline.Create();
+        var pipeline = new StableDiffusionPipeline(model);
+        using var latents = full([1, 4, TinyPipeline.Size / 2, TinyPipeline.Size / 2], float.NaN);
+        var request = TinyPipeline.Request() with { ImagesPerPrompt = 1, BatchSize = 1, Latents = latents, Width = null, Height = null };
+        var e = Assert.Throws<DreamBoothException>(() => pipeline.Generate(request));
+        Assert.Contains("non-finite", e.Message);
+        var big = Assert.Throws<DreamBoothException>(() => pipeline.Generate(TinyPipeline.Request() with { GuidanceScale = 1e30 }));
+        Assert.Contains("guidance scale 1E+30 is out of range", big.Message);
+    }
+
+    [Fact]
     public void Default_size_is_the_unet_sample_size_times_the_vae_factor()
     {
         using var model = TinyPipeline.Create(TinyModels.Sd1Unet with { SampleSize = 4 });
