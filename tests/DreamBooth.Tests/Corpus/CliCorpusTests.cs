@@ -90,6 +90,14 @@ public class CliCorpusTests
         Corpus.CliFails(dir, ["info", "--model", model, "--allow-pickle"], "unet", "the weights hold 4");
     });
 
+    [Theory]
+    [InlineData("class-images", "--class-data-dir")]
+    [InlineData("tiny-world samples", "-o")]
+    [InlineData("train", "--class-data-dir")]
+    [InlineData("identifiers", "--model")]
+    public void An_empty_path_is_one_line_naming_the_flag(string command, string flag) => WithDir(dir =>
+        Corpus.CliFails(dir, [.. command.Split(' '), flag, ""], $"{flag}: the path is empty"));
+
     [Fact]
     public void A_model_that_loads_passes_the_check() => WithDir(dir =>
     {
