@@ -62,6 +62,25 @@ public sealed class DreamBoothTrainer
     /// <summary>Runs the training; see the class description.</summary>
     public TrainingResult Run(CancellationToken cancellationToken = default)
     {
+        string outputDir = Path.GetFullPath(_options.OutputDir);
+        bool existed = Directory.Exists(outputDir);
+        try
+        {
+            return RunIn(outputDir, cancellationToken);
+        }
+        catch when (!existed && IsEmptyTree(outputDir))
+        {
+            // The run failed before writing anything (bad instance images, say): leave no empty folder behind. A folder
+            // with files (class images generated for it, a manifest, logs) is kept: they are work or the run's record.
+            StagedFolder.TryDelete(outputDir);
+            throw;
+        }
+    }
+
+    private static bool IsEmptyTree(string dir) => Directory.Exists(dir) && !Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Any();
+
+    private TrainingResult RunIn(string outputDir, CancellationToken cancellationToken)
+    {
         var o = _options;
         foreach (var w in o.Validate()) _warn(w);
         if (o.ValidationPrompt is not null && _samplerFactory is null)
@@ -80,7 +99,6 @@ public sealed class DreamBoothTrainer
             throw new DreamBoothException($"--resolution {resolution}: must be a multiple of the VAE's downsampling factor {vaeFactor}");
         CheckSizes(o, model, unetConfig, vaeConfig, resolution, vaeFactor);
 
-        var outputDir = Path.GetFullPath(o.OutputDir);
         var saved = RunManifest.Read(outputDir);
         long seed = o.Seed ?? (saved?.Values.TryGetValue("--seed", out var s) == true ? long.Parse(s, CultureInfo.InvariantCulture) : Random.Shared.NextInt64(0, 1L << 31));
         if (o.Seed is null) _info($"seed {seed}");
@@ -362,11 +380,22 @@ public sealed class DreamBoothTrainer
         bool hasFiles = Directory.Exists(outputDir) && Directory.EnumerateFileSystemEntries(outputDir).Any(e => Path.GetFullPath(e) != classDir);
         if (hasFiles && saved is null)
             throw new DreamBoothException($"--output-dir {o.OutputDir}: is not empty and holds no training run of this tool; choose a new or empty folder (nothing was changed)");
-        if (saved is not null) identity.RequireSameAs(WithoutData(saved), $"--output-dir {o.OutputDir}", "output folder");
+        bool finished = File.Exists(Path.Combine(outputDir, ModelIndex.FileName)) || File.Exists(Path.Combine(outputDir, LoraWeights.FileName));
+        bool saidSomething = finished || TrainingCheckpoint.List(outputDir).Count > 0;
+        if (saved is not null && !saidSomething)
+        {
+            // A run that saved nothing (it failed or was stopped before its first checkpoint): there is nothing to keep or
+            // continue, so this run takes the folder over, whatever its settings (a failed first try must not block the retry).
+            if (identity.Differences(WithoutData(saved), "output folder").Count > 0)
+                _info($"--output-dir {o.OutputDir}: the run there saved no checkpoint and no model; this run, with other settings, replaces it");
+        }
+        else if (saved is not null) identity.RequireSameAs(WithoutData(saved), $"--output-dir {o.OutputDir}", "output folder");
         string? resume = o.ResumeFromCheckpoint is null ? null : TrainingCheckpoint.Resolve(o.ResumeFromCheckpoint, outputDir);
         if (o.ResumeFromCheckpoint == "latest" && resume is null) _info($"no checkpoint in {o.OutputDir}; starting a new run");
         if (saved is not null && resume is null && TrainingCheckpoint.List(outputDir).Count > 0)
             throw new DreamBoothException($"--output-dir {o.OutputDir}: already holds checkpoints of this run; continue it with --resume-from-checkpoint latest, or choose a new folder");
+        if (saved is not null && resume is null && finished)
+            throw new DreamBoothException($"--output-dir {o.OutputDir}: already holds the trained model of this run, which a new run would replace; choose a new folder (or delete this one)");
         Directory.CreateDirectory(outputDir);
         if (TrainingCheckpoint.RemoveDebris(outputDir) is var debris and > 0) _info($"removed {debris} unfinished checkpoint folder(s) of an interrupted run");
         if (AtomicFile.RemoveStaleTemps(outputDir) is var temps and > 0) _info($"removed {temps} temporary file(s) of an interrupted write");

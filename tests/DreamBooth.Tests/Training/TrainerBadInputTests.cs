@@ -123,6 +123,50 @@ public class TrainerBadInputTests
     }
 
     [Fact]
+    public void A_finished_run_is_not_replaced_by_training_again()
+    {
+        using var dir = new TempDir();
+        // No checkpoint (checkpointing every 10 steps, 2 steps run): only the trained model shows the run finished.
+        var o = Options(dir.Path, Path.Combine(dir.Path, "out")) with { MaxTrainSteps = 2, CheckpointingSteps = 10 };
+        Train(o);
+        File.Exists(Path.Combine(o.OutputDir, "model_index.json")).Should().BeTrue();
+        var before = Snapshot(o.OutputDir);
+        ShouldFail(() => Train(o), "--output-dir *: already holds the trained model of this run, which a new run would replace*");
+        ShouldFail(() => Train(o with { LearningRate = 2e-4 }), "*already holds the trained model*");
+        ShouldBeUnchanged(o.OutputDir, before);
+    }
+
+    [Fact]
+    public void A_run_that_saved_nothing_does_not_block_a_retry_with_other_settings()
+    {
+        using var dir = new TempDir();
+        // Step 2's loss is not finite and no checkpoint was due: the folder holds the manifest and logs only.
+        var o = Options(dir.Path, Path.Combine(dir.Path, "out")) with { LearningRate = 1e30, MaxTrainSteps = 4, CheckpointingSteps = 10 };
+        ShouldFail(() => Train(o), "* became * at step 2*");
+        File.Exists(Path.Combine(o.OutputDir, RunManifest.FileName)).Should().BeTrue();
+        TrainingCheckpoint.List(o.OutputDir).Should().BeEmpty();
+        var result = Train(o with { LearningRate = 1e-4, Seed = 99 });
+        result.Should().NotBeNull();
+        File.Exists(Path.Combine(o.OutputDir, "model_index.json")).Should().BeTrue();
+        RunManifest.Read(o.OutputDir)!.Values["--seed"].Should().Be("99");
+    }
+
+    [Fact]
+    public void Bad_instance_images_leave_no_output_folder_behind()
+    {
+        using var dir = new TempDir();
+        var empty = Path.Combine(dir.Path, "empty");
+        Directory.CreateDirectory(empty);
+        var o = Options(dir.Path, Path.Combine(dir.Path, "out")) with { WithPriorPreservation = false, ClassPrompt = null, ClassDataDir = null, InstanceDataDir = empty };
+        ShouldFail(() => Train(o), "--instance-data-dir *empty: the directory has no files");
+        Directory.Exists(o.OutputDir).Should().BeFalse();
+        // An existing (empty) folder is the user's: it stays.
+        Directory.CreateDirectory(o.OutputDir);
+        ShouldFail(() => Train(o), "--instance-data-dir *empty: the directory has no files");
+        Directory.Exists(o.OutputDir).Should().BeTrue();
+    }
+
+    [Fact]
     public void Bad_instance_folders_are_named()
     {
         using var dir = new TempDir();

@@ -16,6 +16,9 @@ public enum LoraInit
 /// <param name="Init">Initialization of lora_A.</param>
 public sealed record LoraSettings(int Rank = 4, double Alpha = 4, LoraInit Init = LoraInit.Gaussian)
 {
+    /// <summary>Largest alpha / rank accepted.</summary>
+    public const double MaxScaling = 1000;
+
     /// <summary>alpha / rank, the factor applied to B·A.</summary>
     public double Scaling => Alpha / Rank;
 
@@ -25,6 +28,10 @@ public sealed record LoraSettings(int Rank = 4, double Alpha = 4, LoraInit Init 
         if (rank < 1) throw new DreamBoothException($"--lora-rank: {rank} must be at least 1");
         double a = alpha ?? rank;
         if (!(a > 0) || double.IsInfinity(a)) throw new DreamBoothException($"--lora-alpha: {a} must be a positive number");
+        // alpha / rank multiplies every update; common values are 0.5–2, and a scale in the thousands already makes the
+        // first step's update overflow the weights (1e308 became a NaN loss blamed on the learning rate).
+        if (a / rank > MaxScaling)
+            throw new DreamBoothException($"--lora-alpha: {a} is too large for rank {rank}: alpha / rank must be at most {MaxScaling} (diffusers uses alpha = rank)");
         return new LoraSettings(rank, a, init);
     }
 
