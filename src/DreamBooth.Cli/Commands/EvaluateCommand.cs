@@ -26,6 +26,9 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         [CommandOption("-o|--output <FILE>"), Description("Write the metrics as JSON here, and as Markdown beside it (.md).")]
         public string? Output { get; init; }
 
+        [CommandOption("--overwrite"), Description("Replace an existing --output file and its .md.")]
+        public bool Overwrite { get; init; }
+
         public override ValidationResult Validate() =>
             string.IsNullOrWhiteSpace(Generated) ? ValidationResult.Error("--generated is required")
             : ValidationResult.Success();
@@ -33,6 +36,12 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
+        foreach (var (flag, dir) in new[] { ("--generated", s.Generated), ("--real", s.Real), ("--class-images", s.ClassImages), ("--probe", s.Probe) })
+        {
+            if (dir is null) continue;
+            if (File.Exists(dir)) throw new DreamBoothException($"{flag} {dir}: is a file, expected a folder");
+            if (!Directory.Exists(dir)) throw new DreamBoothException($"{flag} {dir}: folder not found");
+        }
         if (s.Output is { } o) CheckOutput(o, s);
         using var probe = Probe.Load(s.Probe ?? Probe.DefaultDirectory);
         int total = PromptedImages.Read(s.Generated, requirePrompts: true).Count
@@ -74,5 +83,9 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         foreach (var (flag, dir) in new[] { ("--generated", s.Generated), ("--real", s.Real), ("--class-images", s.ClassImages) })
             if (dir is not null && StagedFolder.IsSameOrInside(full, dir))
                 throw new DreamBoothException($"--output {output}: is inside {flag} {dir}; write the metrics elsewhere");
+        if (!s.Overwrite)
+            foreach (var path in new[] { full, Path.ChangeExtension(full, ".md") })
+                if (File.Exists(path)) throw new DreamBoothException($"--output {output}: {path} already exists (use --overwrite to replace it)");
+        AtomicFile.CheckWritable(full, "--output", output);
     }
 }

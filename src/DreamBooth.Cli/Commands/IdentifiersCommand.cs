@@ -23,7 +23,9 @@ public sealed class IdentifiersCommand : Command<IdentifiersCommand.Settings>
         public long? Seed { get; init; }
 
         public override ValidationResult Validate() =>
-            Count < 1 ? ValidationResult.Error("--count must be at least 1") : ValidationResult.Success();
+            Count < 1 ? ValidationResult.Error("--count must be at least 1")
+            : Seed < 0 ? ValidationResult.Error($"--seed {Seed}: must be zero or positive")
+            : ValidationResult.Success();
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)

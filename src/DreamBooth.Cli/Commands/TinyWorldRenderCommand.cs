@@ -35,12 +35,16 @@ public sealed class TinyWorldRenderCommand : Command<TinyWorldRenderCommand.Sett
             string.IsNullOrWhiteSpace(Output) ? ValidationResult.Error("--output is required")
             : Count is < 1 or > 100_000 ? ValidationResult.Error("--count must be between 1 and 100000")
             : Start < 0 ? ValidationResult.Error("--start must be >= 0")
+            : Start > long.MaxValue - Count ? ValidationResult.Error($"--start {Start}: too large (--start + --count must fit in 64 bits)")
+            : Seed < 0 ? ValidationResult.Error($"--seed {Seed}: must be zero or positive")
             : Columns < 1 ? ValidationResult.Error("--columns must be >= 1")
             : ValidationResult.Success();
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
+        if (File.Exists(s.Output)) throw new DreamBoothException($"--output {s.Output}: is a file, expected a folder");
+        AtomicFile.CheckWritable(Path.Combine(s.Output, "000000.png"), "--output", s.Output);
         Directory.CreateDirectory(s.Output);
         var dataset = new TinyWorldDataset(s.Seed, pretraining: !s.FullWorld);
         var sheet = new List<TorchSharp.torch.Tensor>();

@@ -21,12 +21,18 @@ public sealed class TinyWorldSamplesCommand : Command<TinyWorldSamplesCommand.Se
         [CommandOption("-n|--count <N>"), Description("Number of photos (the shipped set has 5)."), DefaultValue(DemoSubject.PhotoCount)]
         public int Count { get; init; } = DemoSubject.PhotoCount;
 
-        public override ValidationResult Validate() => Count is < 1 or > 100 ? ValidationResult.Error("--count must be between 1 and 100") : ValidationResult.Success();
+        [CommandOption("--overwrite"), Description("Replace photos or a README that differ from what this run writes (identical files are always fine).")]
+        public bool Overwrite { get; init; }
+
+        public override ValidationResult Validate() =>
+            Count is < 1 or > 100 ? ValidationResult.Error("--count must be between 1 and 100")
+            : Seed < 0 ? ValidationResult.Error($"--seed {Seed}: must be zero or positive")
+            : ValidationResult.Success();
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
-        var files = SamplePhotos.Write(s.Output, s.Seed, s.Count);
+        var files = SamplePhotos.Write(s.Output, s.Seed, s.Count, s.Overwrite);
         AnsiConsole.MarkupLineInterpolated($"Wrote {files.Count} photos of the demo subject ({DemoSubject.ClassNoun}, {WorldLabels.Phrase(DemoSubject.Context)}) and README.md to [bold]{s.Output}[/]");
         return 0;
     }

@@ -78,23 +78,30 @@ public static class AtomicFile
     }
 
     /// <summary>
-    /// Checks, before long work, that <see cref="Write"/> will be able to write <paramref name="path"/>: creates its folder
-    /// and an empty temp file there (removed at once). Throws a one-line <see cref="DreamBoothException"/> naming
-    /// <paramref name="flag"/> when the folder cannot be created or written (read-only, no permission, a file in the way).
+    /// Checks, before long work, that <see cref="Write"/> will be able to write <paramref name="path"/>: creates and removes
+    /// an empty temp file in its folder, or, when that does not exist yet, in the nearest folder above it that does (so
+    /// nothing is left behind, not even an empty folder). Throws a one-line <see cref="DreamBoothException"/> naming
+    /// <paramref name="flag"/> and <paramref name="shown"/> (default: the path) when that fails (read-only, no permission, a file in the way).
     /// </summary>
-    public static void CheckWritable(string path, string flag)
+    public static void CheckWritable(string path, string flag, string? shown = null)
     {
+        shown ??= path;
         var full = System.IO.Path.GetFullPath(path);
-        var dir = System.IO.Path.GetDirectoryName(full)!;
+        var dir = System.IO.Path.GetDirectoryName(full);
+        while (dir is not null && !Directory.Exists(dir))
+        {
+            if (File.Exists(dir)) throw new DreamBoothException($"{flag} {shown}: {dir} is a file, not a folder");
+            dir = System.IO.Path.GetDirectoryName(dir);
+        }
+        if (dir is null) throw new DreamBoothException($"{flag} {shown}: no folder of it exists");
         var tmp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}{TempSuffix}");
         try
         {
-            Directory.CreateDirectory(dir);
             using (new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None)) { }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new DreamBoothException($"{flag} {path}: cannot write there ({e.Message})", e);
+            throw new DreamBoothException($"{flag} {shown}: cannot write there ({e.Message})", e);
         }
         finally
         {

@@ -28,6 +28,7 @@ public static class StagedFolder
         if (File.Exists(staging)) throw new DreamBoothException($"{staging}: is a file; the {command} stages its output there");
         if (Directory.Exists(staging) && !File.Exists(Path.Combine(staging, MarkerFile)))
             throw new DreamBoothException($"{staging}: exists and was not staged by this tool; the {command} stages its output there, so move it away or choose another --output");
+        AtomicFile.CheckWritable(Path.Combine(staging, MarkerFile), "--output", outputDir);
     }
 
     /// <summary>The file that marks a staging folder as ours, so that only our own leftovers are ever deleted.</summary>

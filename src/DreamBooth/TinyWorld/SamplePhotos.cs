@@ -7,11 +7,16 @@ namespace DreamBooth.TinyWorld;
 /// <summary>Writes the demo subject's photos (<c>01.png</c> …) and a README describing them; the same arguments give the same bytes.</summary>
 public static class SamplePhotos
 {
-    /// <summary>Writes <paramref name="count"/> photos from <paramref name="seed"/> and README.md into <paramref name="dir"/>; returns the photo paths.</summary>
-    public static IReadOnlyList<string> Write(string dir, long seed = DemoSubject.PhotoSeed, int count = DemoSubject.PhotoCount)
+    /// <summary>
+    /// Writes <paramref name="count"/> photos from <paramref name="seed"/> and README.md into <paramref name="dir"/>; returns
+    /// the photo paths. A file already there with other content is replaced only with <paramref name="overwrite"/>
+    /// (checked before anything is written); identical files are simply rewritten, so regenerating the shipped set in place works.
+    /// </summary>
+    /// <exception cref="DreamBoothException">A file would change and <paramref name="overwrite"/> is false, or the seed is negative.</exception>
+    public static IReadOnlyList<string> Write(string dir, long seed = DemoSubject.PhotoSeed, int count = DemoSubject.PhotoCount, bool overwrite = false)
     {
-        Directory.CreateDirectory(dir);
-        var paths = new List<string>();
+        if (seed < 0) throw new DreamBoothException($"--seed {seed}: must be zero or positive");
+        var files = new List<(string Path, byte[] Bytes)>();
         var photos = DemoSubject.Photos(seed, count);
         for (int i = 0; i < photos.Count; i++)
         {
@@ -20,12 +25,20 @@ public static class SamplePhotos
             for (int p = 0; p < SceneRenderer.Size * SceneRenderer.Size; p++)
                 for (int ch = 0; ch < 3; ch++)
                     rgb[3 * p + ch] = (byte)MathF.Round(pixels[ch * SceneRenderer.Size * SceneRenderer.Size + p] * 255f);
-            var path = Path.Combine(dir, $"{i + 1:D2}.png");
-            AtomicFile.WriteAllBytes(path, ImageIO.EncodePng(rgb, SceneRenderer.Size, SceneRenderer.Size));
-            paths.Add(path);
+            files.Add((Path.Combine(dir, $"{i + 1:D2}.png"), ImageIO.EncodePng(rgb, SceneRenderer.Size, SceneRenderer.Size)));
         }
-        AtomicFile.WriteAllText(Path.Combine(dir, "README.md"), Readme(seed, count));
-        return paths;
+        files.Add((Path.Combine(dir, "README.md"), new System.Text.UTF8Encoding(false).GetBytes(Readme(seed, count))));
+        if (!overwrite)
+            foreach (var (path, bytes) in files)
+            {
+                if (Directory.Exists(path)) throw new DreamBoothException($"{path}: is a folder, cannot write a file there");
+                if (File.Exists(path) && !File.ReadAllBytes(path).AsSpan().SequenceEqual(bytes))
+                    throw new DreamBoothException($"--output {dir}: {Path.GetFileName(path)} exists with other content (another seed or count?); use --overwrite to replace it");
+            }
+        AtomicFile.CheckWritable(files[0].Path, "--output", dir);
+        Directory.CreateDirectory(dir);
+        foreach (var (path, bytes) in files) AtomicFile.WriteAllBytes(path, bytes);
+        return files.Take(photos.Count).Select(f => f.Path).ToList();
     }
 
     private static string Readme(long seed, int count)

@@ -98,6 +98,60 @@ public class CliCorpusTests
     public void An_empty_path_is_one_line_naming_the_flag(string command, string flag) => WithDir(dir =>
         Corpus.CliFails(dir, [.. command.Split(' '), flag, ""], $"{flag}: the path is empty"));
 
+    public static TheoryData<string, string[]> UnwritableOutputs()
+    {
+        string model = DreamBooth.IO.ShippedModels.Find("tiny-world"), samples = DreamBooth.IO.ShippedModels.Samples();
+        const string Nowhere = "/proc/dreambooth-nowhere"; // /proc takes no new files, not even from root
+        return new()
+        {
+            { "--output", ["generate", "--model", model, "--prompt", "a dog", "--num-images", "1", "--steps", "1", "--seed", "1", "--output", Nowhere] },
+            { "--output-dir", ["train", "--model", model, "--instance-data-dir", samples, "--instance-prompt", "a photo of wqx dog", "--max-train-steps", "1", "--output-dir", Nowhere] },
+            { "--class-data-dir", ["train", "--model", model, "--instance-data-dir", samples, "--instance-prompt", "a photo of wqx dog", "--max-train-steps", "1",
+                "--with-prior-preservation", "--class-prompt", "a photo of dog", "--class-data-dir", Nowhere, "--output-dir", "{tmp}/out"] },
+            { "--class-data-dir", ["class-images", "--model", model, "--class-prompt", "a dog", "--num-class-images", "1", "--class-data-dir", Nowhere] },
+            { "--output", ["tiny-world", "render", "--count", "1", "--output", Nowhere] },
+            { "--output", ["tiny-world", "samples", "--output", Nowhere] },
+            { "--output", ["tiny-world", "heldout", "--num-images", "1", "--output", Nowhere] },
+            { "--output", ["demo", "--output", Nowhere] },
+            { "--output", ["evaluate", "--generated", samples, "--output", Nowhere + "/metrics.json"] },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(UnwritableOutputs))]
+    public void An_unwritable_output_is_one_line_naming_the_flag_before_any_work(string flag, string[] args) => WithDir(dir =>
+        Corpus.CliFails(dir, args.Select(a => a.Replace("{tmp}", dir.Path)).ToArray(), flag + " /proc/dreambooth-nowhere", "cannot write there"));
+
+    [Theory]
+    [InlineData("identifiers --seed -1", "--seed -1")]
+    [InlineData("tiny-world render --output {tmp}/r --seed -2", "--seed -2")]
+    [InlineData("tiny-world render --output {tmp}/r --count 2 --start 9223372036854775807", "--start 9223372036854775807")]
+    public void Negative_seeds_and_overflowing_indices_are_refused(string command, string named) => WithDir(dir =>
+        Corpus.CliFails(dir, command.Replace("{tmp}", dir.Path).Split(' '), named));
+
+    [Fact]
+    public void Samples_replace_different_photos_only_with_overwrite() => WithDir(dir =>
+    {
+        var output = Path.Combine(dir.Path, "s");
+        Corpus.Cli("tiny-world", "samples", "--output", output, "--count", "2").Exit.Should().Be(0);
+        Corpus.Cli("tiny-world", "samples", "--output", output, "--count", "2").Exit.Should().Be(0, "the same photos again are fine");
+        var first = File.ReadAllBytes(Path.Combine(output, "01.png"));
+        Corpus.CliFails(dir, ["tiny-world", "samples", "--output", output, "--count", "2", "--seed", "9"], "--output", "01.png exists with other content", "--overwrite");
+        Corpus.Cli("tiny-world", "samples", "--output", output, "--count", "2", "--seed", "9", "--overwrite").Exit.Should().Be(0);
+        File.ReadAllBytes(Path.Combine(output, "01.png")).Should().NotEqual(first);
+        Corpus.CliFails(dir, ["tiny-world", "samples", "--output", output, "--seed", "-5"], "--seed -5");
+    });
+
+    [Fact]
+    public void Evaluate_names_the_input_flag_and_keeps_an_existing_report() => WithDir(dir =>
+    {
+        var file = dir.Text("a-file", "x");
+        Corpus.CliFails(dir, ["evaluate", "--generated", file], "--generated", "is a file, expected a folder");
+        Corpus.CliFails(dir, ["evaluate", "--generated", Path.Combine(dir.Path, "missing")], "--generated", "folder not found");
+        var report = dir.Text("m.json", "{}");
+        Corpus.CliFails(dir, ["evaluate", "--generated", DreamBooth.IO.ShippedModels.Samples(), "--output", report], "--output", "already exists", "--overwrite");
+    });
+
     [Fact]
     public void A_model_that_loads_passes_the_check() => WithDir(dir =>
     {
