@@ -123,6 +123,8 @@ public static class CliApp
                 var bytes = Regex.Match(ex.Message, @"allocate (\d+) bytes");
                 Console.Error.WriteLine("error: out of memory" + (bytes.Success ? string.Create(CultureInfo.InvariantCulture, $" (an allocation of {double.Parse(bytes.Groups[1].Value, CultureInfo.InvariantCulture) / 1e9:0.00} GB failed)") : "") +
                                         ": choose a smaller size, batch size or image count");
+                // .NET also throws OutOfMemoryException for some programming errors (an array too large): keep the trace at hand.
+                if (Environment.GetEnvironmentVariable("DREAMBOOTH_DEBUG") is { Length: > 0 }) Console.Error.WriteLine(ex);
                 return ExitBadInput;
             default:
                 Console.Error.WriteLine($"internal error: {ex.GetType().Name}: {OneLine(WithoutNativeFrames(ex.Message))}");

@@ -210,10 +210,10 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
             string title = Truncate(request.Prompts[0], 80) + (request.ImageCount > thumbnails.Count ? $" (first {thumbnails.Count} of {request.ImageCount})" : "");
             ContactSheet.Save(contactPath, thumbnails, columns, captions, ContactScale(width, height), title);
         }
-        catch when (created && IsEmpty(output))
+        catch when (created && StagedFolder.IsEmptyTree(output))
         {
             // Nothing was written: leave no empty folder behind (a folder that held images is kept with them).
-            try { Directory.Delete(output); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            StagedFolder.TryDelete(output);
             throw;
         }
         finally
@@ -228,8 +228,6 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
                                $"({totalSteps / Math.Max(seconds, 1e-9):0.00} batch steps/s, {seconds / request.ImageCount:0.00} s/image)");
         return 0;
     }
-
-    private static bool IsEmpty(string dir) => Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any();
 
     /// <summary>The file name of image <paramref name="index"/>: <c>0000-seed1234.png</c>.</summary>
     public static string ImageFileName(int index, long seed) => string.Create(CultureInfo.InvariantCulture, $"{index:D4}-seed{seed}.png");

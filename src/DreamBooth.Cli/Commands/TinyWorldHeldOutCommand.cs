@@ -65,6 +65,4 @@ public sealed class TinyWorldHeldOutCommand : Command<TinyWorldHeldOutCommand.Se
         AnsiConsole.MarkupLineInterpolated($"[green]done[/] in {result.Seconds:0} s: {Path.Combine(result.OutputDir, HeldOutEvaluation.ContactSheetFile)}, {Path.Combine(result.OutputDir, HeldOutEvaluation.MetricsMarkdownFile)}");
         return 0;
     }
-
-    // Synchronous: Progress<T> would post to the thread pool and could update the bar after the run ended.
 }

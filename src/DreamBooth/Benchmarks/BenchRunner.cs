@@ -462,6 +462,4 @@ public sealed class BenchRunner
             catch (IOException) { }
         }
     }
-
-    // Reports on the calling thread (System.Progress posts to the thread pool).
 }

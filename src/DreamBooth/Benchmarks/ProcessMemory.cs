@@ -11,8 +11,34 @@ public static class ProcessMemory
     /// <summary>The peak resident set size (VmHWM) in bytes since the process started or <see cref="ResetPeak"/>.</summary>
     public static long? PeakRss() => Field("/proc/self/status", "VmHWM");
 
-    /// <summary>MemAvailable from /proc/meminfo: what can be allocated without swapping.</summary>
-    public static long? Available() => Field("/proc/meminfo", "MemAvailable");
+    /// <summary>
+    /// What can be allocated without swapping or being killed: MemAvailable from /proc/meminfo, or less when this process
+    /// runs in a cgroup (v2) with a memory limit (a container): memory.max − memory.current.
+    /// </summary>
+    public static long? Available()
+    {
+        long? machine = Field("/proc/meminfo", "MemAvailable");
+        long? limit = Number("/sys/fs/cgroup/memory.max"), used = Number("/sys/fs/cgroup/memory.current");
+        if (limit is long max && used is long current)
+        {
+            long left = Math.Max(0, max - current);
+            return machine is long m ? Math.Min(m, left) : left;
+        }
+        return machine;
+    }
+
+    // A cgroup v2 file holding one number ("max", i.e. no limit, and a missing file give null).
+    private static long? Number(string file)
+    {
+        try
+        {
+            return File.Exists(file) && long.TryParse(File.ReadAllText(file).Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long v) ? v : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Resets the peak (VmHWM) to the current RSS (writing 5 to /proc/self/clear_refs, Linux ≥ 4.0); false when refused.</summary>
     public static bool ResetPeak()

@@ -38,7 +38,7 @@ public sealed record ProbeConfig
         static string List(int[]? v) => v is null ? "null" : "[" + string.Join(", ", v) + "]";
         // The mask head reads the scene trunk's second stage; the subject network needs its crop to survive its stages.
         if (SceneChannels is not { Length: >= 2 } || SceneChannels.Any(c => c <= 0)) Fail("scene_channels", List(SceneChannels), "two or more positive channel counts");
-        if (SubjectChannels is not { Length: > 0 } || SubjectChannels.Any(c => c <= 0)) Fail("subject_channels", List(SubjectChannels), "one or more positive channel counts");
+        if (SubjectChannels is not { Length: > 0 and <= 10 } || SubjectChannels.Any(c => c <= 0)) Fail("subject_channels", List(SubjectChannels), "1 to 10 positive channel counts");
         if (ImageSize < 16 || ImageSize > 1024) Fail("image_size", ImageSize, "from 16 to 1024 pixels");
         int minCrop = 1 << SubjectChannels!.Length;
         if (CropSize < minCrop || CropSize > ImageSize) Fail("crop_size", CropSize, $"from {minCrop} (one pixel after the subject network's stages) to image_size ({ImageSize})");

@@ -31,6 +31,9 @@ public static class StagedFolder
         AtomicFile.CheckWritable(Path.Combine(staging, MarkerFile), "--output", outputDir);
     }
 
+    /// <summary>True when <paramref name="dir"/> exists and holds no file at any depth (a run that failed before writing anything).</summary>
+    public static bool IsEmptyTree(string dir) => Directory.Exists(dir) && !Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Any();
+
     /// <summary>The file that marks a staging folder as ours, so that only our own leftovers are ever deleted.</summary>
     public const string MarkerFile = ".dreambooth-staging";
 

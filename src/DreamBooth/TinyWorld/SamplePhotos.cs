@@ -28,16 +28,24 @@ public static class SamplePhotos
             files.Add((Path.Combine(dir, $"{i + 1:D2}.png"), ImageIO.EncodePng(rgb, SceneRenderer.Size, SceneRenderer.Size)));
         }
         files.Add((Path.Combine(dir, "README.md"), new System.Text.UTF8Encoding(false).GetBytes(Readme(seed, count))));
+        // Photos numbered beyond this count (an earlier, larger set) would stay beside the new ones, and every consumer
+        // reads the whole folder: they count as content that changes.
+        var extra = !Directory.Exists(dir) ? [] : Directory.EnumerateFiles(dir, "*.png")
+            .Where(f => int.TryParse(Path.GetFileNameWithoutExtension(f), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > count).ToList();
+        foreach (var (path, _) in files)
+            if (Directory.Exists(path)) throw new DreamBoothException($"{path}: is a folder, cannot write a file there");
         if (!overwrite)
+        {
+            if (extra.Count > 0)
+                throw new DreamBoothException($"--output {dir}: holds {extra.Count} more photo(s) than --count {count} ({Path.GetFileName(extra[0])}); use --overwrite to remove them");
             foreach (var (path, bytes) in files)
-            {
-                if (Directory.Exists(path)) throw new DreamBoothException($"{path}: is a folder, cannot write a file there");
                 if (File.Exists(path) && !File.ReadAllBytes(path).AsSpan().SequenceEqual(bytes))
                     throw new DreamBoothException($"--output {dir}: {Path.GetFileName(path)} exists with other content (another seed or count?); use --overwrite to replace it");
-            }
+        }
         AtomicFile.CheckWritable(files[0].Path, "--output", dir);
         Directory.CreateDirectory(dir);
         foreach (var (path, bytes) in files) AtomicFile.WriteAllBytes(path, bytes);
+        foreach (var f in extra) File.Delete(f);
         return files.Take(photos.Count).Select(f => f.Path).ToList();
     }
 

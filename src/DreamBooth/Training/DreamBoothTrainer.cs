@@ -68,7 +68,7 @@ public sealed class DreamBoothTrainer
         {
             return RunIn(outputDir, cancellationToken);
         }
-        catch when (!existed && IsEmptyTree(outputDir))
+        catch when (!existed && StagedFolder.IsEmptyTree(outputDir))
         {
             // The run failed before writing anything (bad instance images, say): leave no empty folder behind. A folder
             // with files (class images generated for it, a manifest, logs) is kept: they are work or the run's record.
@@ -76,8 +76,6 @@ public sealed class DreamBoothTrainer
             throw;
         }
     }
-
-    private static bool IsEmptyTree(string dir) => Directory.Exists(dir) && !Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Any();
 
     private TrainingResult RunIn(string outputDir, CancellationToken cancellationToken)
     {
@@ -205,7 +203,7 @@ public sealed class DreamBoothTrainer
             using (no_grad())
             {
                 var seeds = Enumerable.Range(0, o.NumValidationImages).Select(i => seed + i).ToList();
-                Tensor images;
+                Tensor? images = null;
                 try
                 {
                     images = validationSampler.Generate(o.ValidationPrompt!, seeds, cancellationToken);
@@ -217,11 +215,20 @@ public sealed class DreamBoothTrainer
                     WritePlot();
                     throw;
                 }
-                var path = Path.Combine(outputDir, "validation", $"step-{step:D6}.png");
-                var cells = Enumerable.Range(0, (int)images.shape[0]).Select(i => images[i]).ToList();
-                ContactSheet.Save(path, cells, columns: (int)Math.Ceiling(Math.Sqrt(cells.Count)), seeds.Select(x => $"seed {x}").ToList(),
-                    scale: Math.Max(1, 256 / resolution), title: $"step {step}: {o.ValidationPrompt}");
-                sheets.Add(path);
+                catch (DreamBoothException e)
+                {
+                    // Validation images are a view of the run, not the run: one that cannot be made (memory, non-finite
+                    // values) is reported and training goes on, instead of losing the steps since the last checkpoint.
+                    _warn($"validation at step {step} skipped: {e.Message}");
+                }
+                if (images is not null)
+                {
+                    var path = Path.Combine(outputDir, "validation", $"step-{step:D6}.png");
+                    var cells = Enumerable.Range(0, (int)images.shape[0]).Select(i => images[i]).ToList();
+                    ContactSheet.Save(path, cells, columns: (int)Math.Ceiling(Math.Sqrt(cells.Count)), seeds.Select(x => $"seed {x}").ToList(),
+                        scale: Math.Max(1, 256 / resolution), title: $"step {step}: {o.ValidationPrompt}");
+                    sheets.Add(path);
+                }
             }
             unet.train();
             if (o.TrainTextEncoder) textEncoder.train();
@@ -339,7 +346,9 @@ public sealed class DreamBoothTrainer
         int batch = o.TrainBatchSize * (o.WithPriorPreservation ? 2 : 1);
         double vae = MemoryCheck.Activations(vaeConfig.BlockOutChannels[0], resolution, resolution, o.SampleBatchSize, 4);
         double unet = MemoryCheck.Activations(unetConfig.BlockOutChannels[0], resolution / vaeFactor, resolution / vaeFactor, batch, 4);
-        MemoryCheck.Require(Math.Max(vae, unet), $"--resolution {resolution}", "choose a smaller --resolution, --sample-batch-size or --train-batch-size");
+        MemoryCheck.Require(Math.Max(vae, unet),
+            vae >= unet ? $"--resolution {resolution} with --sample-batch-size {o.SampleBatchSize} (VAE encoding)" : $"--resolution {resolution} with a training batch of {batch} (UNet)",
+            vae >= unet ? "choose a smaller --resolution or --sample-batch-size" : "choose a smaller --resolution or --train-batch-size");
     }
 
     private static int DefaultResolution(UNet2DConditionConfig unet, int vaeFactor, string modelPath)
@@ -379,7 +388,9 @@ public sealed class DreamBoothTrainer
         if (o.WithPriorPreservation)
         {
             if (File.Exists(o.EffectiveClassDataDir)) throw new DreamBoothException($"--class-data-dir {o.EffectiveClassDataDir}: is a file, expected a folder");
-            AtomicFile.CheckWritable(Path.Combine(o.EffectiveClassDataDir, "00000.png"), "--class-data-dir", o.EffectiveClassDataDir);
+            // Only a folder that needs more images must be writable: a complete, read-only shared set is fine.
+            if (ClassImageGenerator.CountImages(o.EffectiveClassDataDir) < o.NumClassImages)
+                AtomicFile.CheckWritable(Path.Combine(o.EffectiveClassDataDir, "00000.png"), "--class-data-dir", o.EffectiveClassDataDir);
         }
         // The class image folder may live inside the output folder (the default), filled before the first run.
         var classDir = o.WithPriorPreservation ? Path.GetFullPath(o.EffectiveClassDataDir) : null;
@@ -392,16 +403,25 @@ public sealed class DreamBoothTrainer
         {
             // A run that saved nothing (it failed or was stopped before its first checkpoint): there is nothing to keep or
             // continue, so this run takes the folder over, whatever its settings (a failed first try must not block the retry).
+            // Its class images are kept for reuse, so they must have been made for the same class prompt, model and size.
+            var classKeys = new[] { "model", "--class-prompt", "--resolution" };
+            bool defaultClassDir = o.WithPriorPreservation && o.ClassDataDir is null;
+            if (defaultClassDir && ClassImageGenerator.CountImages(o.EffectiveClassDataDir) > 0
+                && classKeys.Any(k => identity.Values.GetValueOrDefault(k) != saved.Values.GetValueOrDefault(k)))
+                throw new DreamBoothException($"--output-dir {o.OutputDir}: holds class images of an earlier run with another class prompt, model or resolution " +
+                                              $"({o.EffectiveClassDataDir}); delete that folder, or pass --class-data-dir");
             if (identity.Differences(WithoutData(saved), "output folder").Count > 0)
-                _info($"--output-dir {o.OutputDir}: the run there saved no checkpoint and no model; this run, with other settings, replaces it");
+                _info($"--output-dir {o.OutputDir}: the run there saved no checkpoint and no model; this run, with other settings, takes the folder over");
         }
         else if (saved is not null) identity.RequireSameAs(WithoutData(saved), $"--output-dir {o.OutputDir}", "output folder");
         string? resume = o.ResumeFromCheckpoint is null ? null : TrainingCheckpoint.Resolve(o.ResumeFromCheckpoint, outputDir);
         if (o.ResumeFromCheckpoint == "latest" && resume is null) _info($"no checkpoint in {o.OutputDir}; starting a new run");
+        // A finished model first: the checkpoint advice below would continue the run and rewrite that model.
+        if (saved is not null && resume is null && finished)
+            throw new DreamBoothException($"--output-dir {o.OutputDir}: already holds the trained model of this run, which a new run would replace; choose a new folder " +
+                                          "(or delete this one; --resume-from-checkpoint latest with a higher --max-train-steps continues it and rewrites the model)");
         if (saved is not null && resume is null && TrainingCheckpoint.List(outputDir).Count > 0)
             throw new DreamBoothException($"--output-dir {o.OutputDir}: already holds checkpoints of this run; continue it with --resume-from-checkpoint latest, or choose a new folder");
-        if (saved is not null && resume is null && finished)
-            throw new DreamBoothException($"--output-dir {o.OutputDir}: already holds the trained model of this run, which a new run would replace; choose a new folder (or delete this one)");
         Directory.CreateDirectory(outputDir);
         if (TrainingCheckpoint.RemoveDebris(outputDir) is var debris and > 0) _info($"removed {debris} unfinished checkpoint folder(s) of an interrupted run");
         if (AtomicFile.RemoveStaleTemps(outputDir) is var temps and > 0) _info($"removed {temps} temporary file(s) of an interrupted write");
@@ -505,6 +525,4 @@ public sealed class DreamBoothTrainer
 
     private static RunIdentity WithoutData(RunIdentity identity) =>
         new(identity.Values.Where(kv => !kv.Key.StartsWith(DataKeyPrefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key, kv => kv.Value));
-
-    // Reports on the calling thread, in order (System.Progress posts to the thread pool).
 }

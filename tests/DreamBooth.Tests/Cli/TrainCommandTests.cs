@@ -98,7 +98,7 @@ public class TrainCommandTests
             (TrainArgs(dir.Path, output, "--mixed-precision", "fp16"), "*--mixed-precision fp16: not supported*"),
             (TrainArgs(dir.Path, output, "--lora", "--lora-alpha", "1e308"), "*--lora-alpha: 1E+308 is too large for rank 4: alpha / rank must be at most 1000*"),
             (TrainArgs(dir.Path, output, "--lora", "--lora-rank", "99999999"), "*--lora-rank 99999999: above the widest adapted layer of this model*"),
-            (TrainArgs(dir.Path, output, "--resolution", "8000000"), "*--resolution 8000000 needs at least * of memory and * is available*"),
+            (TrainArgs(dir.Path, output, "--resolution", "8000000"), "*--resolution 8000000 with --sample-batch-size * needs at least * of memory and * is available*"),
             (TrainArgs(dir.Path, output, "--lr-scheduler", "sawtooth"), "*--lr-scheduler: unknown schedule 'sawtooth'*"),
             (TrainArgs(dir.Path, output, "--dtype", "int8"), "*--dtype*"),
             (TrainArgs(dir.Path, output, "--no-such-flag"), "*no-such-flag*"),

@@ -139,6 +139,10 @@ public class CliCorpusTests
         Corpus.CliFails(dir, ["tiny-world", "samples", "--output", output, "--count", "2", "--seed", "9"], "--output", "01.png exists with other content", "--overwrite");
         Corpus.Cli("tiny-world", "samples", "--output", output, "--count", "2", "--seed", "9", "--overwrite").Exit.Should().Be(0);
         File.ReadAllBytes(Path.Combine(output, "01.png")).Should().NotEqual(first);
+        // A smaller set: the extra photo of the larger one would stay and be read as a subject photo.
+        Corpus.CliFails(dir, ["tiny-world", "samples", "--output", output, "--count", "1", "--seed", "9"], "--output", "1 more photo(s) than --count 1", "--overwrite");
+        Corpus.Cli("tiny-world", "samples", "--output", output, "--count", "1", "--seed", "9", "--overwrite").Exit.Should().Be(0);
+        Directory.GetFiles(output, "*.png").Select(Path.GetFileName).Should().Equal("01.png");
         Corpus.CliFails(dir, ["tiny-world", "samples", "--output", output, "--seed", "-5"], "--seed -5");
     });
 

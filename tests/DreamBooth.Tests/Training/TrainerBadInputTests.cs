@@ -76,8 +76,11 @@ public class TrainerBadInputTests
 
         ShouldFail(() => Train(o with { Seed = 99 }), "--output-dir *: belongs to a different training run (--seed: '1234' in the output folder, '99' now)");
         ShouldFail(() => Train(o with { Lora = true, ResumeFromCheckpoint = "latest" }), "*different training run*--lora*");
-        ShouldFail(() => Train(o), "*already holds checkpoints of this run; continue it with --resume-from-checkpoint latest*");
+        ShouldFail(() => Train(o), "*already holds the trained model of this run, which a new run would replace*--resume-from-checkpoint latest with a higher --max-train-steps*");
         ShouldBeUnchanged(output, before);
+        // Checkpoints without a finished model (the model removed): the advice is to continue the run.
+        File.Delete(Path.Combine(output, "model_index.json"));
+        ShouldFail(() => Train(o), "*already holds checkpoints of this run; continue it with --resume-from-checkpoint latest*");
 
         var foreign = Path.Combine(dir.Path, "foreign");
         Directory.CreateDirectory(foreign);
@@ -149,6 +152,37 @@ public class TrainerBadInputTests
         result.Should().NotBeNull();
         File.Exists(Path.Combine(o.OutputDir, "model_index.json")).Should().BeTrue();
         RunManifest.Read(o.OutputDir)!.Values["--seed"].Should().Be("99");
+    }
+
+    private sealed class FailingValidation(int resolution) : IImageSampler
+    {
+        private readonly FakeSampler _classes = new(resolution);
+
+        public TorchSharp.torch.Tensor Generate(string prompt, IReadOnlyList<long> seeds, CancellationToken cancellationToken = default) =>
+            prompt.Contains("beach") ? throw new DreamBoothException("sampling produced non-finite values") : _classes.Generate(prompt, seeds, cancellationToken);
+    }
+
+    [Fact]
+    public void A_validation_that_fails_is_a_warning_and_training_finishes()
+    {
+        using var dir = new TempDir();
+        var o = Options(dir.Path, Path.Combine(dir.Path, "out")) with { MaxTrainSteps = 2, CheckpointingSteps = 10, ValidationPrompt = "a photo of sks dog on the beach", ValidationSteps = 1 };
+        var warnings = new List<string>();
+        new DreamBoothTrainer(o, Loader, models => new FailingValidation(models.Resolution), null, warnings.Add).Run();
+        warnings.Should().Contain(w => w.StartsWith("validation at step 1 skipped: sampling produced non-finite values"));
+        File.Exists(Path.Combine(o.OutputDir, "model_index.json")).Should().BeTrue("the run finished and saved its model");
+    }
+
+    [Fact]
+    public void A_takeover_refuses_class_images_made_for_another_class_prompt()
+    {
+        using var dir = new TempDir();
+        // The default class folder inside the output; the first run fails after making its class images.
+        var o = Options(dir.Path, Path.Combine(dir.Path, "out")) with { ClassDataDir = null, LearningRate = 1e30, MaxTrainSteps = 4, CheckpointingSteps = 10 };
+        ShouldFail(() => Train(o), "* became * at step 2*");
+        ClassImageGenerator.CountImages(o.EffectiveClassDataDir).Should().Be(3);
+        ShouldFail(() => Train(o with { LearningRate = 1e-4, ClassPrompt = "a photo of cat" }), "--output-dir *: holds class images of an earlier run with another class prompt*");
+        Train(o with { LearningRate = 1e-4 }).Should().NotBeNull("the same class prompt reuses them");
     }
 
     [Fact]
