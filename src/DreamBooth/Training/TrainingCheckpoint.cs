@@ -196,7 +196,14 @@ public static class TrainingCheckpoint
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("format", out var f) || f.GetString() != Format)
                 throw new DreamBoothException($"{statePath}: not a checkpoint of this tool");
+            if (root.TryGetProperty("version", out var version) && (version.ValueKind != JsonValueKind.Number || version.GetInt32() != 1))
+                throw new DreamBoothException($"{statePath}: checkpoint format version {version.GetRawText()} is not one this build reads (1)");
             step = root.GetProperty("step").GetInt32();
+            // The folder name is the step (checkpoint-N): a state that disagrees was edited or mixed up with another checkpoint.
+            string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)));
+            if (step < 1 || name.StartsWith(Prefix, StringComparison.Ordinal)
+                && long.TryParse(name[Prefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out long named) && named != step)
+                throw new DreamBoothException($"{statePath}: step {step} does not match the checkpoint folder {name}");
             identity = RunIdentity.Read(root.GetProperty("identity"), statePath);
             var d = root.GetProperty("data");
             data = new DataOrderState(d.GetProperty("epoch").GetInt32(), d.GetProperty("next_batch").GetInt32(),

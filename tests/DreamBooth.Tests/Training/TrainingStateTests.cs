@@ -80,6 +80,17 @@ public class TrainingStateTests
         TrainingCheckpoint.Save(dir.Path, Contents(10) with { OptimizerSteps = 77 });
         TrainingCheckpoint.Load(Path.Combine(dir.Path, "checkpoint-10")).OptimizerSteps.Should().Be(77);
 
+        // A state whose step disagrees with its folder, or of another format version, was edited or mixed up.
+        var state30 = Path.Combine(dir.Path, "checkpoint-30", "state.json");
+        var original = File.ReadAllText(state30);
+        File.WriteAllText(state30, original.Replace("\"step\": 30", "\"step\": 999"));
+        FluentActions.Invoking(() => TrainingCheckpoint.Load(Path.Combine(dir.Path, "checkpoint-30"))).Should().Throw<DreamBoothException>()
+            .WithMessage("*state.json: step 999 does not match the checkpoint folder checkpoint-30");
+        File.WriteAllText(state30, original.Replace("\"version\": 1", "\"version\": \"abc\""));
+        FluentActions.Invoking(() => TrainingCheckpoint.Load(Path.Combine(dir.Path, "checkpoint-30"))).Should().Throw<DreamBoothException>()
+            .WithMessage("*state.json: checkpoint format version \"abc\" is not one this build reads (1)");
+        File.WriteAllText(state30, original);
+
         File.Delete(Path.Combine(dir.Path, "checkpoint-30", "optimizer.safetensors"));
         var incomplete = () => TrainingCheckpoint.Load(Path.Combine(dir.Path, "checkpoint-30"));
         incomplete.Should().Throw<DreamBoothException>().WithMessage("*incomplete checkpoint, optimizer.safetensors is missing");
