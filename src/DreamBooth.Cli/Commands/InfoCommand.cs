@@ -60,8 +60,11 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
             var folder = ModelFolder.Open(model, new ModelFolderOptions(settings.Variant, settings.AllowPickle));
             AnsiConsole.Profile.Out.Writer.WriteLine(folder.Describe().ToString());
             // A folder that would fail to load is not "fine": list every problem, then fail with the first.
-            var problems = ModelCheck.Problems(folder);
-            AnsiConsole.Profile.Out.Writer.WriteLine(problems.Count == 0 ? "Check: configs, tokenizer and scheduler load." : $"Check: {problems.Count} problem(s):");
+            var check = ModelCheck.Run(folder);
+            var problems = check.Problems;
+            string skipped = check.NotLoaded.Count == 0 ? ""
+                : " (not loaded, too large for a check: " + string.Join(", ", check.NotLoaded.Select(n => $"{n.Name} {n.Parameters / 1e6:0}M parameters")) + ")";
+            AnsiConsole.Profile.Out.Writer.WriteLine(problems.Count == 0 ? $"Check: the configs, weights{skipped}, tokenizer and scheduler load." : $"Check: {problems.Count} problem(s):");
             foreach (var p in problems) AnsiConsole.Profile.Out.Writer.WriteLine("  " + p);
             if (problems.Count > 0)
                 throw new DreamBoothException($"--model {model}: {problems[0]}" + (problems.Count > 1 ? $" (and {problems.Count - 1} more, listed above)" : ""));

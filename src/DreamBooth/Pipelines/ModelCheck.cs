@@ -5,20 +5,32 @@ using DreamBooth.Models.Unet;
 using DreamBooth.Models.Vae;
 using DreamBooth.Schedulers;
 using DreamBooth.Tokenization;
+using static TorchSharp.torch;
 
 namespace DreamBooth.Pipelines;
 
+/// <summary>What <see cref="ModelCheck.Run"/> found.</summary>
+/// <param name="Problems">One line per problem; empty when the folder loads.</param>
+/// <param name="NotLoaded">Networks whose weights were checked against their config by count only, being too large to load
+/// for a check (name and parameter count).</param>
+public sealed record ModelCheckResult(IReadOnlyList<string> Problems, IReadOnlyList<(string Name, long Parameters)> NotLoaded);
+
 /// <summary>
-/// Checks a model folder without building its networks (cheap even for SD-size models): each network's config as
-/// loading validates it, and against the parameter count its weights' headers give; the tokenizer, by loading it;
-/// the scheduler config, by building the scheduler it names. <c>dreambooth info --model</c> reports the result.
+/// Checks that a model folder loads: each network's config as loading validates it and against the parameter count
+/// of its weights' headers, then, for networks up to <see cref="MaxLoadedParameters"/>, the real load (every tensor's
+/// name, shape and finiteness); the tokenizer, by loading it; the scheduler config, by building the scheduler it names.
+/// <c>dreambooth info --model</c> reports the result.
 /// </summary>
 public static class ModelCheck
 {
-    /// <summary>One line per problem (empty when everything that can be checked without the weights' values is fine).</summary>
-    public static IReadOnlyList<string> Problems(ModelFolder folder)
+    /// <summary>Networks up to this many parameters are loaded by the check (the tiny models at once; SD-size ones, gigabytes, are not).</summary>
+    public const long MaxLoadedParameters = 50_000_000;
+
+    /// <summary>Runs the checks.</summary>
+    public static ModelCheckResult Run(ModelFolder folder)
     {
         var problems = new List<string>();
+        var notLoaded = new List<(string, long)>();
         foreach (var component in folder.Components.Values.OrderBy(c => c.Name, StringComparer.Ordinal))
         {
             try
@@ -32,13 +44,13 @@ public static class ModelCheck
                         SchedulerFactory.FromConfig(SchedulerConfig.Read(component.ConfigPath!)).Dispose();
                         break;
                     case ComponentKind.Model when component.Name == "unet":
-                        _ = Pretrained.ReadConfig<UNet2DConditionConfig>(component);
+                        Check<UNet2DConditionConfig>(component, notLoaded, () => UNet2DConditionModel.FromPretrained(component));
                         break;
                     case ComponentKind.Model when component.Name == "vae":
-                        _ = Pretrained.ReadConfig<AutoencoderKLConfig>(component);
+                        Check<AutoencoderKLConfig>(component, notLoaded, () => AutoencoderKL.FromPretrained(component));
                         break;
                     case ComponentKind.Model when component.Name == "text_encoder":
-                        _ = Pretrained.ReadConfig<CLIPTextConfig>(component);
+                        Check<CLIPTextConfig>(component, notLoaded, () => CLIPTextModel.FromPretrained(component));
                         break;
                 }
             }
@@ -47,6 +59,18 @@ public static class ModelCheck
                 problems.Add($"{component.Name}: {e.Message}");
             }
         }
-        return problems;
+        return new ModelCheckResult(problems, notLoaded);
+    }
+
+    private static void Check<TConfig>(ModelComponent component, List<(string, long)> notLoaded, Func<nn.Module> load) where TConfig : IModelConfig
+    {
+        _ = Pretrained.ReadConfig<TConfig>(component);
+        long parameters = component.Weights?.ParameterCount ?? 0;
+        if (parameters > MaxLoadedParameters)
+        {
+            notLoaded.Add((component.Name, parameters));
+            return;
+        }
+        using var model = load();
     }
 }

@@ -185,6 +185,28 @@ public class CliCorpusTests
         Corpus.CliFails(dir, ["info", "--model", model], "--model", component + ": ");
     });
 
+    [Theory]
+    [InlineData("text_encoder", "max_position_embeddings", "2")]
+    [InlineData("text_encoder", "vocab_size", "10")]
+    [InlineData("unet", "cross_attention_dim", "16")]
+    public void A_config_that_does_not_match_its_weights_fails_info(string component, string key, string value) => WithDir(dir =>
+    {
+        // Valid on its own, but the weights' shapes say otherwise: only loading them finds out (the tiny model is loaded).
+        var source = DreamBooth.IO.ShippedModels.Find("tiny-world");
+        var model = Path.Combine(dir.Path, "model");
+        foreach (var f in Directory.GetFiles(source, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(model, Path.GetRelativePath(source, f));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(f, target);
+        }
+        var configPath = Path.Combine(model, component, "config.json");
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        config[key] = System.Text.Json.Nodes.JsonNode.Parse(value);
+        File.WriteAllText(configPath, config.ToJsonString());
+        Corpus.CliFails(dir, ["info", "--model", model], "--model", component + ": ");
+    });
+
     private static void WithDir(Action<TempDir> test)
     {
         using var dir = new TempDir();
