@@ -143,6 +143,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
             ClipSkip = settings.ClipSkip,
         }.WithSeed();
         request.Validate();
+        CheckSteps(folder, request);
         using var lora = settings.Lora is null ? null : ReadLora(settings.Lora);
         double loraScale = settings.LoraScale ?? 1.0;
 
@@ -227,6 +228,21 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
         AnsiConsole.MarkupLine($"Wrote {request.ImageCount} image(s) and {ContactSheetName} to [bold]{Markup.Escape(output)}[/] in {seconds:0.0} s " +
                                $"({totalSteps / Math.Max(seconds, 1e-9):0.00} batch steps/s, {seconds / request.ImageCount:0.00} s/image)");
         return 0;
+    }
+
+    // The step count against the sampler built from the model's scheduler config (some samplers bound it), with the
+    // error naming --steps (and --scheduler) rather than the scheduler class alone.
+    private static void CheckSteps(ModelFolder folder, GenerationRequest request)
+    {
+        using var scheduler = SchedulerFactory.Create(request.Scheduler, SchedulerConfig.Read(folder["scheduler"].ConfigPath!));
+        try
+        {
+            scheduler.SetTimesteps(request.Steps);
+        }
+        catch (DreamBoothException e)
+        {
+            throw new DreamBoothException($"--steps {request.Steps}{(request.Scheduler is { } name ? $" with --scheduler {name}" : "")}: {e.Message}");
+        }
     }
 
     /// <summary>The file name of image <paramref name="index"/>: <c>0000-seed1234.png</c>.</summary>

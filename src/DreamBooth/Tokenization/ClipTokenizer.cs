@@ -182,12 +182,16 @@ public sealed class ClipTokenizer
         string? warning = null;
         if (dropped > 0)
         {
+            // The text itself is named by its start (the warning does not know whether it is a prompt or a negative
+            // prompt), and both it and the dropped part are shortened: a 10,000-character prompt must not become a 10 kB line.
             var droppedText = Decode(ids.Skip(keep), skipSpecialTokens: true);
-            warning = $"prompt truncated to {ModelMaxLength} tokens: {dropped} token(s) dropped: \"{droppedText}\"";
+            warning = $"text \"{Shorten(prompt.Trim())}\" truncated to {ModelMaxLength} tokens: {dropped} token(s) dropped: \"{Shorten(droppedText)}\"";
             warn?.Invoke(warning);
         }
         return new TokenizedPrompt(prompt, input, mask, untruncated) { DroppedTokens = dropped, TruncationWarning = warning };
     }
+
+    private static string Shorten(string text, int max = 60) => text.Length <= max ? text : text[..max].TrimEnd() + "…";
 
     /// <summary>Encodes prompts (see <see cref="Encode"/>) into an int64 tensor [B, <see cref="ModelMaxLength"/>] on the CPU.</summary>
     public Tensor EncodeBatch(IReadOnlyList<string> prompts, Action<string>? warn = null) => EncodeBatchWithMask(prompts, warn).InputIds;

@@ -97,6 +97,7 @@ public class GenerateCommandTests
         { "--guidance-scale 1E+30: at most 1000", ["--guidance-scale", "1e30"] },
         { "--guidance-rescale must be between 0 and 1", ["--guidance-rescale", "2"] },
         { "--scheduler: unknown scheduler 'warp'", ["--scheduler", "warp"] },
+        { "--steps 1000000 with --scheduler ddim: ", ["--scheduler", "ddim", "--steps", "1000000"] },
         { "--width 100 must be a positive multiple of 8", ["--width", "100"] },
         { "--height 36 must be a positive multiple of 8", ["--height", "36"] },
         { "--num-images must be at least 1, got 0", ["--num-images", "0"] },

@@ -255,12 +255,22 @@ public class LoraTests
             (Write("sdxl.safetensors", new() { ["text_encoder_2.x.lora.down.weight"] = ones(2, 2) }), "*SDXL*"),
             (Write("ldm.safetensors", new() { ["lora_unet_input_blocks_1_1_proj_in.lora_down.weight"] = ones(2, 2), ["lora_unet_input_blocks_1_1_proj_in.lora_up.weight"] = ones(2, 2) }), "*original Stable Diffusion block names*"),
             (dir.File("missing.safetensors"), "*not found*"),
+            // An integer matrix crashed the native matmul (the process died with a C++ trace); bool likewise.
+            (Write("int.safetensors", new() { [good + ".lora.down.weight"] = zeros(2, 64, ScalarType.Int32), [good + ".lora.up.weight"] = ones(64, 2) }), "*has dtype I32, expected a floating-point type*"),
+            (Write("bool.safetensors", new() { [good + ".lora.down.weight"] = zeros(2, 64, ScalarType.Bool), [good + ".lora.up.weight"] = ones(64, 2) }), "*has dtype BOOL*"),
+            (Write("rank0.safetensors", new() { [good + ".lora.down.weight"] = zeros(0, 64), [good + ".lora.up.weight"] = zeros(64, 0) }), "*rank 0*"),
+            (Write("scalar.safetensors", new() { [good + ".lora.down.weight"] = tensor(1f), [good + ".lora.up.weight"] = ones(64, 2) }), "*are not matrices*"),
+            (Write("alpha-inf.safetensors", new() { [good + ".lora.down.weight"] = ones(2, 64), [good + ".lora.up.weight"] = ones(64, 2), [good + ".alpha"] = tensor(float.PositiveInfinity) }), "*not a finite number*"),
         };
         foreach (var (file, message) in cases)
         {
             var act = () => LoraWeights.Apply(unet, null, file);
             act.Should().Throw<DreamBoothException>(file).WithMessage(message).Which.Message.Should().NotContain("\n");
         }
+        // A scale that overflows the merged weights is named, and nothing is changed.
+        var fine = Write("fine.safetensors", new() { [good + ".lora.down.weight"] = ones(2, 64), [good + ".lora.up.weight"] = ones(64, 2) });
+        var huge = () => LoraWeights.Apply(unet, null, fine, scale: 1e39);
+        huge.Should().Throw<DreamBoothException>().WithMessage("*merged with --lora-scale 1E+39*overflow; use a smaller scale");
         foreach (var (k, v) in unet.state_dict()) TensorEquality.Equal(v, before[k]).Should().BeTrue(k);
     }
 }

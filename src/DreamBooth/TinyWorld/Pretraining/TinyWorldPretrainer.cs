@@ -38,6 +38,18 @@ public static class TinyWorldPretrainer
     /// <summary>The default work folder of an output folder: <c>&lt;output&gt;.work</c> beside it.</summary>
     public static string DefaultWorkDir(string outputDir) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(outputDir)) + ".work";
 
+    // The first entry of a model folder that this command would not have written (null when there is none): a model
+    // with a model_index.json but no pretraining record is another tool's model.
+    private static string? ForeignEntry(string outputDir)
+    {
+        var ours = new HashSet<string>(StringComparer.Ordinal) { ModelIndex.FileName, RecordFileName, "README.md", "unet", "vae", "text_encoder", "tokenizer", "scheduler" };
+        var foreign = Directory.EnumerateFileSystemEntries(outputDir).Select(Path.GetFileName).OfType<string>()
+            .Where(n => !ours.Contains(n) && !n.EndsWith(AtomicFile.TempSuffix, StringComparison.Ordinal)).Order(StringComparer.Ordinal).FirstOrDefault();
+        if (foreign is not null) return foreign;
+        return File.Exists(Path.Combine(outputDir, ModelIndex.FileName)) && !File.Exists(Path.Combine(outputDir, RecordFileName))
+            ? $"{ModelIndex.FileName} without {RecordFileName} (another model)" : null;
+    }
+
     /// <summary>Runs (or, with <paramref name="resume"/>, continues) a pretraining run.</summary>
     /// <param name="options">The run's options.</param>
     /// <param name="outputDir">The model folder to write.</param>
@@ -56,8 +68,18 @@ public static class TinyWorldPretrainer
         bool hasRun = Directory.Exists(workDir) && Directory.EnumerateFileSystemEntries(workDir).Any(e => Path.GetFileName(e) != "tokenizer");
         if (hasRun && !resume)
             throw new DreamBoothException($"--work-dir {workDir}: already holds a pretraining run; pass --resume to continue it or choose another --output/--work-dir");
-        if (!resume && Directory.Exists(outputDir) && Directory.EnumerateFileSystemEntries(outputDir).Any())
+        bool outputHasFiles = Directory.Exists(outputDir) && Directory.EnumerateFileSystemEntries(outputDir).Any();
+        if (!resume && outputHasFiles)
             throw new DreamBoothException($"--output {outputDir}: folder is not empty; choose a new folder (or pass --resume to finish a run into it)");
+        // --resume finishes a run of the work folder into its own output: a folder the save would overwrite must be this
+        // command's model (or a save of it that was cut short), never another model or unrelated files.
+        if (resume && outputHasFiles)
+        {
+            if (!hasRun)
+                throw new DreamBoothException($"--output {outputDir}: folder is not empty, and --work-dir {workDir} holds no run for --resume to finish; choose a new folder");
+            if (ForeignEntry(outputDir) is { } foreign)
+                throw new DreamBoothException($"--output {outputDir}: holds {foreign}, which is not part of a tiny-world model; --resume would write the model among it, so choose a new folder");
+        }
         var run = new PretrainingRun(options, workDir, progress, cancellationToken);
         if (options.ExtendsUnetSteps is not null && !File.Exists(run.DiffusionCheckpointPath))
             throw new DreamBoothException($"{run.DiffusionCheckpointPath}: no finished stage-2 checkpoint to extend (--extend-from-unet-steps continues a finished run in --work-dir)");

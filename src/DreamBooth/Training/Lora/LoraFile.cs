@@ -72,9 +72,14 @@ public sealed class LoraFile : IDisposable
                 var (component, rest, flattened) = SplitComponent(key, path);
                 if (rest.EndsWith(".alpha", StringComparison.Ordinal))
                 {
-                    using var a = reader.Load(key, ScalarType.Float64);
+                    if (reader.Entries[key].DType == "BOOL")
+                        throw new DreamBoothException($"{path}: alpha '{key}' has dtype BOOL, expected a number");
+                    using var raw = reader.Load(key, ScalarType.Float64);
+                    using var a = raw.to(ScalarType.Float64); // an integer alpha (torch.tensor(4)) is a number too
                     if (a.numel() != 1) throw new DreamBoothException($"{path}: alpha '{key}' is not a single number");
-                    alphas[(component, NormalizePath(component, rest[..^".alpha".Length], flattened), flattened)] = a.item<double>();
+                    double alphaValue = a.item<double>();
+                    if (!double.IsFinite(alphaValue)) throw new DreamBoothException($"{path}: alpha '{key}' is {alphaValue}, not a finite number");
+                    alphas[(component, NormalizePath(component, rest[..^".alpha".Length], flattened), flattened)] = alphaValue;
                     continue;
                 }
                 var role = Roles.FirstOrDefault(r => rest.EndsWith(r.Suffix, StringComparison.Ordinal) || EndsWithAdapter(rest, r.Suffix));
@@ -89,6 +94,9 @@ public sealed class LoraFile : IDisposable
                 if (role.Format == "diffusers-attn-procs") module += "_lora"; // "to_q_lora" → NormalizePath maps it
                 var id = (component, NormalizePath(component, module, flattened), flattened);
                 formats.Add(flattened ? "kohya" : role.Format);
+                // Weights must be floating point: Load converts only those, and an integer matrix crashes the native matmul.
+                if (!IsFloatingDType(reader.Entries[key].DType))
+                    throw new DreamBoothException($"{path}: tensor '{key}' has dtype {reader.Entries[key].DType}, expected a floating-point type (F32, F16, BF16)");
                 var t = reader.Load(key, ScalarType.Float32);
                 if (!isfinite(t).all().item<bool>())
                 {
@@ -115,6 +123,8 @@ public sealed class LoraFile : IDisposable
             throw;
         }
     }
+
+    private static bool IsFloatingDType(string dtype) => dtype is "F64" or "F32" or "F16" or "BF16";
 
     // PEFT keys may carry an adapter name: "X.lora_A.default.weight".
     private static bool EndsWithAdapter(string key, string suffix)

@@ -103,17 +103,24 @@ public static class LoraWeights
         }
 
         using (no_grad())
+        using (var scope = NewDisposeScope())
         {
+            // The merged weights are computed and checked first: a scale or alpha so large that a weight overflows
+            // (--lora-scale 1e30) is named here, and the models stay untouched, instead of sampling black images.
+            var merged = new List<(Tensor Weight, Tensor Value)>(plan.Count);
             foreach (var (weight, update) in plan)
             {
-                using var scope = NewDisposeScope();
                 long rank = update.Down.shape[0];
                 double factor = scale * (update.Alpha ?? rank) / rank;
                 var down = update.Down.reshape(rank, -1);
                 var up = update.Up.reshape(update.Up.shape[0], rank);
-                var delta = up.matmul(down).reshape(weight.shape) * factor;
-                weight.copy_((weight.to(ScalarType.Float32) + delta).to(weight.dtype));
+                var value = (weight.to(ScalarType.Float32) + up.matmul(down).reshape(weight.shape) * factor).to(weight.dtype);
+                if (!isfinite(value).all().item<bool>())
+                    throw new DreamBoothException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"{path}: merged with --lora-scale {scale} (alpha / rank = {(update.Alpha ?? rank) / rank}), the weights of {update.Component}.{update.Path} overflow; use a smaller scale"));
+                merged.Add((weight, value));
             }
+            foreach (var (weight, value) in merged) weight.copy_(value);
         }
         return new LoraApplyResult(plan.Count(p => p.Update.Component == LoraAdapters.Unet),
             plan.Count(p => p.Update.Component == LoraAdapters.TextEncoder), file.Format);
@@ -145,7 +152,10 @@ public static class LoraWeights
     private static void CheckShapes(LoraUpdate u, Tensor weight, string module, string path)
     {
         string Shape(Tensor t) => "[" + string.Join(", ", t.shape) + "]";
+        if (u.Down.dim() < 2 || u.Up.dim() < 2)
+            throw new DreamBoothException($"{path}: LoRA for {module}: down {Shape(u.Down)} / up {Shape(u.Up)} are not matrices");
         long rank = u.Down.shape[0];
+        if (rank < 1) throw new DreamBoothException($"{path}: LoRA for {module}: rank 0 (down {Shape(u.Down)}), an empty update");
         bool linear = weight.dim() == 2 && u.Down.dim() == 2 && u.Up.dim() == 2;
         bool pointwiseConv = weight.dim() == 4 && weight.shape[2] == 1 && weight.shape[3] == 1 && u.Down.dim() == 4 && u.Up.dim() == 4
                              && u.Down.shape[2] == 1 && u.Down.shape[3] == 1 && u.Up.shape[2] == 1 && u.Up.shape[3] == 1;

@@ -198,6 +198,25 @@ public sealed class TinyWorldPretrainerTests(MicroPretraining micro) : IClassFix
     }
 
     [Fact]
+    public void Resume_never_writes_the_model_among_foreign_files()
+    {
+        var output = micro.NewOutput("foreign");
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(output, "notes.txt"), "mine");
+        // A fresh work folder: nothing to finish, so the non-empty output is refused as without --resume.
+        var fresh = () => TinyWorldPretrainer.Run(MicroPretraining.Options, output, resume: true);
+        fresh.Should().Throw<DreamBoothException>().WithMessage("--output *: folder is not empty, and --work-dir * holds no run for --resume to finish*");
+        // A finished run to write out, but the output holds unrelated files.
+        var foreign = () => TinyWorldPretrainer.Run(MicroPretraining.Options, output, micro.Reference.WorkDir, resume: true);
+        foreign.Should().Throw<DreamBoothException>().WithMessage("--output *: holds notes.txt, which is not part of a tiny-world model*");
+        // Another tool's model: model_index.json without the pretraining record.
+        File.Delete(Path.Combine(output, "notes.txt"));
+        File.WriteAllText(Path.Combine(output, ModelIndex.FileName), "{}");
+        foreign.Should().Throw<DreamBoothException>().WithMessage("*model_index.json without pretraining.json (another model)*");
+        Directory.EnumerateFileSystemEntries(output).Should().HaveCount(1, "nothing was written");
+    }
+
+    [Fact]
     public void ExistingRun_WithoutResume_IsRefused()
     {
         var act = () => TinyWorldPretrainer.Run(MicroPretraining.Options, micro.Reference.ModelDir);
