@@ -36,7 +36,10 @@ public class TrainProcessTests(ITestOutputHelper output)
 
     private static Process Start(IEnumerable<string> args)
     {
-        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        // A test run started in the background by a shell without job control inherits SIGINT as ignored (POSIX), and so
+        // would the CLI: `env --default-signal=INT` (GNU coreutils ≥ 8.31) gives it the default disposition, as a terminal would.
+        var psi = new ProcessStartInfo(DefaultSignalEnv.Value ? "env" : "dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        if (DefaultSignalEnv.Value) foreach (var a in new[] { "--default-signal=INT", "dotnet" }) psi.ArgumentList.Add(a);
         psi.ArgumentList.Add(CliDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;
@@ -46,6 +49,20 @@ public class TrainProcessTests(ITestOutputHelper output)
         p.BeginErrorReadLine();
         return p;
     }
+
+    private static readonly Lazy<bool> DefaultSignalEnv = new(() =>
+    {
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo("env", ["--default-signal=INT", "true"]) { UseShellExecute = false, RedirectStandardError = true })!;
+            p.WaitForExit();
+            return p.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
+    });
 
     private static int RunToEnd(IEnumerable<string> args)
     {
