@@ -260,6 +260,8 @@ public class LoraTests
             (Write("bool.safetensors", new() { [good + ".lora.down.weight"] = zeros(2, 64, ScalarType.Bool), [good + ".lora.up.weight"] = ones(64, 2) }), "*has dtype BOOL*"),
             (Write("rank0.safetensors", new() { [good + ".lora.down.weight"] = zeros(0, 64), [good + ".lora.up.weight"] = zeros(64, 0) }), "*rank 0*"),
             (Write("scalar.safetensors", new() { [good + ".lora.down.weight"] = tensor(1f), [good + ".lora.up.weight"] = ones(64, 2) }), "*are not matrices*"),
+            (Write("twice.safetensors", new() { [good + ".lora.down.weight"] = ones(2, 64), [good + ".lora.up.weight"] = ones(64, 2),
+                [good + ".lora_A.weight"] = ones(2, 64), [good + ".lora_B.weight"] = ones(64, 2) }), "*a second time*"),
             (Write("alpha-inf.safetensors", new() { [good + ".lora.down.weight"] = ones(2, 64), [good + ".lora.up.weight"] = ones(64, 2), [good + ".alpha"] = tensor(float.PositiveInfinity) }), "*not a finite number*"),
         };
         foreach (var (file, message) in cases)

@@ -103,7 +103,14 @@ public sealed class LoraFile : IDisposable
                     t.Dispose();
                     throw new DreamBoothException($"{path}: tensor '{key}' contains NaN or infinite values");
                 }
-                (role.Up ? ups : downs)[id] = t;
+                var target = role.Up ? ups : downs;
+                if (target.ContainsKey(id))
+                {
+                    t.Dispose();
+                    // e.g. diffusers and PEFT keys for one module: which pair is meant is not ours to guess.
+                    throw new DreamBoothException($"{path}: '{key}' gives the {(role.Up ? "up" : "down")} matrix of {id.Item1}.{id.Item2} a second time (keys of two LoRA formats for one module?)");
+                }
+                target[id] = t;
             }
             if (unknown.Count > 0)
                 throw new DreamBoothException($"{path}: {unknown.Count} key(s) are not LoRA weights this loader knows, e.g. '{unknown[0]}'");
