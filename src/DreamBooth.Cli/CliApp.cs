@@ -26,10 +26,12 @@ public static class CliApp
         };
         Console.CancelKeyPress += onCancel;
         // SIGTERM (`kill`; background jobs ignore SIGINT) stops the same clean way as a first Ctrl-C, e.g. after a checkpoint.
+        // Repeated SIGTERMs count as one (a group-wide signal can arrive twice: directly and through the re-exec parent);
+        // SIGKILL or a second Ctrl-C abort at once.
         using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
         {
-            if (cts.IsCancellationRequested) return;
             ctx.Cancel = true;
+            if (cts.IsCancellationRequested) return;
             Console.Error.WriteLine("Terminating: stopping cleanly...");
             cts.Cancel();
         });

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace DreamBooth.Runtime;
 
@@ -92,6 +93,12 @@ public static class AllocatorSetup
     /// with them and returns the child's exit code; otherwise returns null and the caller goes on. Set
     /// DREAMBOOTH_ALLOCATOR=off to skip (the <c>./dreambooth</c> launcher sets both and the marker itself).
     /// </summary>
+    private const int SigTerm = 15;
+
+    // POSIX kill(2): .NET's Process.Kill sends only SIGKILL.
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
+
     public static int? ReExecIfNeeded()
     {
         if (!OperatingSystem.IsLinux()) return null;
@@ -111,10 +118,20 @@ public static class AllocatorSetup
         // The terminal sends Ctrl-C to the whole process group: the child handles it; this parent just waits.
         ConsoleCancelEventHandler ignore = (_, e) => e.Cancel = true;
         Console.CancelKeyPress += ignore;
+        Process? started = null;
+        // `kill PID` (SIGTERM) reaches this parent only: pass it on, so the child stops cleanly (a checkpoint, exit 130)
+        // instead of running on as an orphan. The child treats repeated SIGTERMs as one, so a group-wide SIGTERM that
+        // reaches both (timeout, systemd) is harmless.
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+        {
+            ctx.Cancel = true;
+            if (started is { } c && !c.HasExited) _ = SendSignal(c.Id, SigTerm);
+        });
         try
         {
             using var child = Process.Start(psi);
             if (child is null) return null;
+            started = child;
             child.WaitForExit();
             return child.ExitCode;
         }

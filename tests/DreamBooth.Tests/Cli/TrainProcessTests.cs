@@ -34,12 +34,16 @@ public class TrainProcessTests(ITestOutputHelper output)
         ClassImageGenerator.Generate(Path.Combine(root, "class"), "a photo of dog", 2, 2, 9, () => new FakeSampler(32));
     }
 
-    private static Process Start(IEnumerable<string> args)
+    private static Process Start(IEnumerable<string> args, bool asPlainDotnet = false)
     {
         // A test run started in the background by a shell without job control inherits SIGINT as ignored (POSIX), and so
         // would the CLI: `env --default-signal=INT` (GNU coreutils ≥ 8.31) gives it the default disposition, as a terminal would.
         var psi = new ProcessStartInfo(DefaultSignalEnv.Value ? "env" : "dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         if (DefaultSignalEnv.Value) foreach (var a in new[] { "--default-signal=INT", "dotnet" }) psi.ArgumentList.Add(a);
+        // As a user starts it (`dotnet DreamBooth.Cli.dll`, no allocator settings): the CLI restarts itself as a child.
+        if (asPlainDotnet)
+            foreach (var name in new[] { "LD_PRELOAD", "MALLOC_CONF", "GLIBC_TUNABLES", "OMP_WAIT_POLICY", DreamBooth.Runtime.AllocatorSetup.MarkerVariable })
+                psi.Environment.Remove(name);
         psi.ArgumentList.Add(CliDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;
@@ -113,6 +117,28 @@ public class TrainProcessTests(ITestOutputHelper output)
         var checkpoints = TrainingCheckpoint.List(outputDir);
         checkpoints.Should().ContainSingle();
         TrainingCheckpoint.Load(checkpoints[0].Path).Step.Should().BeGreaterThan(0);
+    }
+
+    [Fact]
+    [Trait("Category", "EndToEnd")]
+    public void Sigterm_to_the_restarting_parent_reaches_the_child_which_saves_a_checkpoint()
+    {
+        using var dir = new TempDir();
+        Prepare(dir.Path);
+        var outputDir = Path.Combine(dir.Path, "out");
+        using var p = Start(Args(dir.Path, outputDir, 1000, checkpointingSteps: 500), asPlainDotnet: true);
+        var log = Path.Combine(outputDir, "logs", "train_log.csv");
+        var clock = Stopwatch.StartNew();
+        while (!(File.Exists(log) && File.ReadAllLines(log).Length >= 2) && !p.HasExited && clock.Elapsed < TimeSpan.FromMinutes(5)) Thread.Sleep(100);
+        p.HasExited.Should().BeFalse();
+        // `kill PID` reaches the parent only; it used to exit 143 and leave the child training as an orphan.
+        using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString()])) kill.WaitForExit();
+        p.WaitForExit(120_000).Should().BeTrue();
+        p.ExitCode.Should().Be(130, "the child stopped cleanly and the parent returns its exit code");
+        TrainingCheckpoint.List(outputDir).Should().ContainSingle();
+        using var pgrep = Process.Start(new ProcessStartInfo("pgrep", ["-f", outputDir]) { RedirectStandardOutput = true })!;
+        pgrep.WaitForExit();
+        pgrep.StandardOutput.ReadToEnd().Trim().Should().BeEmpty("no training process may outlive the command");
     }
 
     [Fact]
