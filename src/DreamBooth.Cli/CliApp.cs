@@ -65,7 +65,7 @@ public static class CliApp
             c.AddCommand<InfoCommand>("info").WithDescription("Show versions, threads, allocator and device.");
             c.AddCommand<GenerateCommand>("generate")
                 .WithDescription("Generate images from a prompt with a Stable Diffusion model folder; PNGs carry their parameters.")
-                .WithExample("generate", "--model", "out/", "--prompt", "a photo of sks dog on the beach", "--num-images", "4", "--seed", "1", "--output", "images/");
+                .WithExample("generate", "--model", "out/", "--prompt", "\"a photo of sks dog on the beach\"", "--num-images", "4", "--seed", "1", "--output", "images/");
             c.AddBranch("tiny-world", w =>
             {
                 w.SetDescription("The procedural world of the embedded tiny model.");

@@ -24,7 +24,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
         [CommandOption("--config <NAME>"), Description("sd15, sd21, sdxl (published configs, embedded), or a diffusers folder whose configs are used (weights ignored)."), DefaultValue("sd15")]
         public string Config { get; init; } = "sd15";
 
-        [CommandOption("--quick"), Description($"Reduced set in under 5 minutes: 256 px, 2 iterations, no full fine-tune or fp32 image, 10 drift steps.")]
+        [CommandOption("--quick"), Description($"Reduced set in under 5 minutes: 256 px, 2 iterations, no full fine-tune, LoRA fp32 or fp32 image, 10 drift steps.")]
         public bool Quick { get; init; }
 
         [CommandOption("--cases <LIST>"), Description("Comma-separated cases to run (default: all, or the quick set).")]

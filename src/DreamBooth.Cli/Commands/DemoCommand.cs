@@ -41,40 +41,40 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--class-noun <WORD>"), Description("Class noun of the subject.")]
         public string? ClassNoun { get; init; }
 
-        [CommandOption("--num-class-images <N>"), Description("Class images for prior preservation.")]
+        [CommandOption("--num-class-images <N>"), Description("Class images for prior preservation."), DefaultValue(DemoOptions.DefaultNumClassImages)]
         public int? NumClassImages { get; init; }
 
-        [CommandOption("--max-train-steps <N>"), Description("Optimizer steps per fine-tuning run.")]
+        [CommandOption("--max-train-steps <N>"), Description("Optimizer steps per fine-tuning run."), DefaultValue(DemoOptions.DefaultMaxTrainSteps)]
         public int? MaxTrainSteps { get; init; }
 
-        [CommandOption("--train-batch-size <N>"), Description("Instance (and class) examples per step.")]
+        [CommandOption("--train-batch-size <N>"), Description("Instance (and class) examples per step."), DefaultValue(DemoOptions.DefaultTrainBatchSize)]
         public int? TrainBatchSize { get; init; }
 
-        [CommandOption("--learning-rate <LR>"), Description("UNet learning rate.")]
+        [CommandOption("--learning-rate <LR>"), Description("UNet learning rate."), DefaultValue(DemoOptions.DefaultLearningRate)]
         public double? LearningRate { get; init; }
 
-        [CommandOption("--text-encoder-lr <LR>"), Description("Text-encoder learning rate.")]
+        [CommandOption("--text-encoder-lr <LR>"), Description("Text-encoder learning rate."), DefaultValue(DemoOptions.DefaultTextEncoderLearningRate)]
         public double? TextEncoderLr { get; init; }
 
         [CommandOption("--no-train-text-encoder"), Description("Keep the text encoder frozen (fine-tune the UNet only).")]
         public bool NoTrainTextEncoder { get; init; }
 
-        [CommandOption("--prior-loss-weight <W>"), Description("λ of the prior-preservation loss.")]
+        [CommandOption("--prior-loss-weight <W>"), Description("λ of the prior-preservation loss."), DefaultValue(DemoOptions.DefaultPriorLossWeight)]
         public double? PriorLossWeight { get; init; }
 
-        [CommandOption("--images-per-prompt <N>"), Description("Images per evaluation prompt.")]
+        [CommandOption("--images-per-prompt <N>"), Description("Images per evaluation prompt."), DefaultValue(DemoOptions.DefaultImagesPerPrompt)]
         public int? ImagesPerPrompt { get; init; }
 
-        [CommandOption("--class-prompt-images <N>"), Description("Class-prompt images per model (PRES).")]
+        [CommandOption("--class-prompt-images <N>"), Description("Class-prompt images per model (PRES)."), DefaultValue(DemoOptions.DefaultClassPromptImages)]
         public int? ClassPromptImages { get; init; }
 
-        [CommandOption("--steps <N>"), Description("Sampling steps per image.")]
+        [CommandOption("--steps <N>"), Description("Sampling steps per image."), DefaultValue(DemoOptions.DefaultInferenceSteps)]
         public int? Steps { get; init; }
 
-        [CommandOption("--guidance-scale <G>"), Description("Classifier-free guidance scale.")]
+        [CommandOption("--guidance-scale <G>"), Description("Classifier-free guidance scale."), DefaultValue(DemoOptions.DefaultGuidanceScale)]
         public double? GuidanceScale { get; init; }
 
-        [CommandOption("--seed <N>"), Description("Seed of class images, training and generated images.")]
+        [CommandOption("--seed <N>"), Description("Seed of class images, training and generated images."), DefaultValue(DemoOptions.DefaultSeed)]
         public long? Seed { get; init; }
     }
 

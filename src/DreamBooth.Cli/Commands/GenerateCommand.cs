@@ -68,7 +68,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
         [CommandOption("--height <PX>"), Description("Image height, a multiple of 8. Default: the model's size, as for --width.")]
         public int? Height { get; init; }
 
-        [CommandOption("--batch-size <N>"), Description("Images per UNet batch: faster per image, proportionally more memory. Images do not depend on it."), DefaultValue(1)]
+        [CommandOption("--batch-size <N>"), Description("Images per UNet batch: faster per image, proportionally more memory. Images do not depend on it, up to float rounding (±1 in a few 8-bit values)."), DefaultValue(1)]
         public int BatchSize { get; init; } = 1;
 
         [CommandOption("--clip-skip <N>"), Description("Skip the last N text-encoder layers (diffusers' clip_skip; A1111's \"Clip skip\" is N + 1). Applied to the negative prompt too, as A1111 and ComfyUI do; diffusers' pipeline encodes the negative prompt without it."), DefaultValue(0)]

@@ -28,6 +28,9 @@ public sealed class TinyWorldRenderCommand : Command<TinyWorldRenderCommand.Sett
         [CommandOption("--full-world"), Description("Sample the full world (held-out combinations and demo look-alikes included) instead of the pretraining stream.")]
         public bool FullWorld { get; init; }
 
+        [CommandOption("--overwrite"), Description("Replace scenes, captions.jsonl or the contact sheet already in --output.")]
+        public bool Overwrite { get; init; }
+
         [CommandOption("--columns <N>"), Description("Contact sheet columns."), DefaultValue(8)]
         public int Columns { get; init; } = 8;
 
@@ -41,10 +44,15 @@ public sealed class TinyWorldRenderCommand : Command<TinyWorldRenderCommand.Sett
             : ValidationResult.Success();
     }
 
+    private const string CaptionsFile = "captions.jsonl";
+
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         if (File.Exists(s.Output)) throw new DreamBoothException($"--output {s.Output}: is a file, expected a folder");
         AtomicFile.CheckWritable(Path.Combine(s.Output, "000000.png"), "--output", s.Output);
+        var targets = Enumerable.Range(0, s.Count).Select(k => $"{s.Start + k:D6}.png").Append(CaptionsFile).Append(ContactSheet.FileName);
+        if (!s.Overwrite && targets.FirstOrDefault(f => File.Exists(Path.Combine(s.Output, f))) is { } existing)
+            throw new DreamBoothException($"--output {s.Output}: {existing} already exists (use --overwrite to replace it)");
         Directory.CreateDirectory(s.Output);
         var dataset = new TinyWorldDataset(s.Seed, pretraining: !s.FullWorld);
         var sheet = new List<TorchSharp.torch.Tensor>();
@@ -66,11 +74,11 @@ public sealed class TinyWorldRenderCommand : Command<TinyWorldRenderCommand.Sett
             }
             return 0;
         });
-        AtomicFile.WriteAllText(Path.Combine(s.Output, "captions.jsonl"), string.Join("\n", lines) + "\n");
-        ContactSheet.Save(Path.Combine(s.Output, "contact_sheet.png"), sheet, s.Columns, captions, scale: 2,
+        AtomicFile.WriteAllText(Path.Combine(s.Output, CaptionsFile), string.Join("\n", lines) + "\n");
+        ContactSheet.Save(Path.Combine(s.Output, ContactSheet.FileName), sheet, s.Columns, captions, scale: 2,
             title: $"tiny world, seed {s.Seed}, items {s.Start}..{s.Start + s.Count - 1}{(s.FullWorld ? " (full world)" : " (pretraining stream)")}");
         foreach (var t in sheet) t.Dispose();
-        AnsiConsole.MarkupLineInterpolated($"Wrote {s.Count} scenes, captions.jsonl and contact_sheet.png to [bold]{s.Output}[/]");
+        AnsiConsole.MarkupLineInterpolated($"Wrote {s.Count} scenes, {CaptionsFile} and {ContactSheet.FileName} to [bold]{s.Output}[/]");
         return 0;
     }
 

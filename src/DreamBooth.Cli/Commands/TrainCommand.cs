@@ -16,7 +16,7 @@ public sealed class TrainCommand(CliServices services) : Command<TrainCommand.Se
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--pretrained-model-name-or-path|--model <PATH>"), Description("Base model: a diffusers Stable Diffusion folder.")]
+        [CommandOption("--pretrained-model-name-or-path|--model <PATH>"), Description("Base model: a diffusers Stable Diffusion folder. Alias: --model.")]
         public string? Model { get; init; }
 
         [CommandOption("--instance-data-dir <DIR>"), Description("Photos of the subject (jpg/png/webp/bmp); name.txt beside an image replaces its prompt.")]
@@ -73,7 +73,7 @@ public sealed class TrainCommand(CliServices services) : Command<TrainCommand.Se
         [CommandOption("--lora"), Description("Train LoRA adapters (attention projections) instead of all weights; writes pytorch_lora_weights.safetensors.")]
         public bool Lora { get; init; }
 
-        [CommandOption("--lora-rank|--rank <R>"), DefaultValue(4), Description("LoRA rank.")]
+        [CommandOption("--lora-rank|--rank <R>"), DefaultValue(4), Description("LoRA rank. Alias: --rank (diffusers' train_dreambooth_lora.py name).")]
         public int LoraRank { get; init; } = 4;
 
         [CommandOption("--lora-alpha <A>"), Description("LoRA alpha (scale alpha/rank); default: the rank.")]
@@ -142,7 +142,7 @@ public sealed class TrainCommand(CliServices services) : Command<TrainCommand.Se
         [CommandOption("--mixed-precision <MODE>"), DefaultValue("no"), Description("no, or bf16 (bf16 compute, fp32 master weights, loss and optimizer).")]
         public string MixedPrecision { get; init; } = "no";
 
-        [CommandOption("--snr-gamma <G>"), Description("Min-SNR loss weighting γ (5.0 is the paper's value).")]
+        [CommandOption("--snr-gamma <G>"), Description("Min-SNR loss weighting γ (5.0 is the paper's value), applied to the instance loss (the prior loss keeps weight 1); with v-prediction the weight is min(SNR, γ) / (SNR + 1).")]
         public double? SnrGamma { get; init; }
 
         [CommandOption("--offset-noise"), Description("Offset noise (0.1 per sample and channel).")]
@@ -157,7 +157,7 @@ public sealed class TrainCommand(CliServices services) : Command<TrainCommand.Se
         [CommandOption("--validation-steps <N>"), DefaultValue(100), Description("Validate every N steps (and at the end).")]
         public int ValidationSteps { get; init; } = 100;
 
-        [CommandOption("--dtype <DTYPE>"), DefaultValue("fp32"), Description("dtype of the saved model weights: fp32, bf16 or fp16.")]
+        [CommandOption("--dtype <DTYPE>"), DefaultValue("fp32"), Description("dtype of the saved model weights: fp32, bf16 or fp16 (training precision is --mixed-precision; generate's --dtype is the dtype it runs in).")]
         public string DType { get; init; } = "fp32";
     }
 

@@ -21,7 +21,7 @@ public sealed class TinyWorldCommandTests : IDisposable
     {
         int code = await CliApp.RunAsync(new[] { "tiny-world", "render", "--output", _dir, "--count", "6", "--seed", "9", "--start", "100" });
         code.Should().Be(0);
-        ImageIO.ListImages(_dir).Select(Path.GetFileName).Should().Equal("000100.png", "000101.png", "000102.png", "000103.png", "000104.png", "000105.png", "contact_sheet.png");
+        ImageIO.ListImages(_dir).Select(Path.GetFileName).Should().Equal("000100.png", "000101.png", "000102.png", "000103.png", "000104.png", "000105.png", "contact-sheet.png");
         var lines = File.ReadAllLines(Path.Combine(_dir, "captions.jsonl"));
         lines.Should().HaveCount(6);
         var first = JsonDocument.Parse(lines[0]).RootElement;
@@ -31,6 +31,11 @@ public sealed class TinyWorldCommandTests : IDisposable
         var image = ImageIO.Load(Path.Combine(_dir, "000100.png"));
         image.shape.Should().Equal(3, 64, 64);
         image.allclose(SceneRenderer.RenderTensor(dataset.Example(100).Scene).mul(255).round().div(255), 0, 1e-6).Should().BeTrue();
+        // A second run over the same files only with --overwrite.
+        (await CliApp.RunAsync(new[] { "tiny-world", "render", "--output", _dir, "--count", "2", "--seed", "3", "--start", "100" })).Should().Be(CliApp.ExitBadInput);
+        PngText.Get(PngText.Read(Path.Combine(_dir, "000100.png")), GenerationParameters.PngKey).Should().Be(dataset.Example(100).Text, "nothing was replaced");
+        (await CliApp.RunAsync(new[] { "tiny-world", "render", "--output", _dir, "--count", "2", "--seed", "3", "--start", "100", "--overwrite" })).Should().Be(0);
+        PngText.Get(PngText.Read(Path.Combine(_dir, "000100.png")), GenerationParameters.PngKey).Should().Be(new TinyWorldDataset(3).Example(100).Text);
     }
 
     [Fact]
