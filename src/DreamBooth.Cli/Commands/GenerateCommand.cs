@@ -44,7 +44,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
         [CommandOption("--negative-prompt <TEXT>"), Description("What to steer away from (the unconditional side of guidance).")]
         public string? NegativePrompt { get; init; }
 
-        [CommandOption("--num-images <N>"), Description("Number of images (at most 100000; the contact sheet shows the first 100)."), DefaultValue(4)]
+        [CommandOption("-n|--num-images <N>"), Description("Number of images (at most 100000; the contact sheet shows the first 100)."), DefaultValue(4)]
         public int NumImages { get; init; } = 4;
 
         [CommandOption("--steps <N>"), Description("Denoising steps (diffusers' default is 50; 30 is close to converged for DDIM, DPM++ and Euler)."), DefaultValue(GenerationRequest.DefaultSteps)]
@@ -83,7 +83,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
         [CommandOption("--lora-scale <X>"), Description("LoRA strength: W + X·(alpha/rank)·B·A; 0 gives the base model. Default 1.")]
         public double? LoraScale { get; init; }
 
-        [CommandOption("--output <DIR>"), Description("Output folder (created if missing)."), DefaultValue("generated")]
+        [CommandOption("-o|--output <DIR>"), Description("Output folder (created if missing)."), DefaultValue("generated")]
         public string Output { get; init; } = "generated";
 
         [CommandOption("--overwrite"), Description("Replace existing files of the same names.")]

@@ -75,6 +75,16 @@ public class GenerateCommandTests
     }
 
     [Fact]
+    public void Short_flags_work_as_in_the_other_commands()
+    {
+        using var dir = new TempDir();
+        var output = Path.Combine(dir.Path, "out");
+        var (code, error) = CliRunner.Run("generate", "--model", Model, "--prompt", "x", "-n", "1", "--steps", "1", "--seed", "2", "-o", output);
+        Assert.True(code == 0, error);
+        Assert.True(File.Exists(Path.Combine(output, "0000-seed2.png")));
+    }
+
+    [Fact]
     public void An_empty_prompt_is_allowed()
     {
         using var dir = new TempDir();
