@@ -222,7 +222,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
             foreach (var t in thumbnails) t.Dispose();
         }
 
-        foreach (var w in warnings) Console.Error.WriteLine("warning: " + w);
+        foreach (var w in (lora?.Warnings ?? []).Concat(warnings)) Console.Error.WriteLine("warning: " + w);
         double seconds = clock.Elapsed.TotalSeconds;
         int totalSteps = request.Steps * BatchCount(request);
         AnsiConsole.MarkupLine($"Wrote {request.ImageCount} image(s) and {ContactSheetName} to [bold]{Markup.Escape(output)}[/] in {seconds:0.0} s " +

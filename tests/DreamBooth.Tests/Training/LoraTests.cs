@@ -269,6 +269,11 @@ public class LoraTests
             var act = () => LoraWeights.Apply(unet, null, file);
             act.Should().Throw<DreamBoothException>(file).WithMessage(message).Which.Message.Should().NotContain("\n");
         }
+        // An alpha without weights is only a warning.
+        var orphan = Write("orphan.safetensors", new() { [good + ".lora.down.weight"] = ones(2, 64), [good + ".lora.up.weight"] = ones(64, 2),
+            ["unet.down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_k.alpha"] = tensor(2f) });
+        using (var read = LoraFile.Read(orphan))
+            read.Warnings.Should().ContainSingle().Which.Should().Contain("1 alpha value(s) belong to no LoRA weights").And.Contain("to_k");
         // A scale that overflows the merged weights is named, and nothing is changed.
         var fine = Write("fine.safetensors", new() { [good + ".lora.down.weight"] = ones(2, 64), [good + ".lora.up.weight"] = ones(64, 2) });
         var huge = () => LoraWeights.Apply(unet, null, fine, scale: 1e39);

@@ -31,11 +31,15 @@ public sealed class LoraFile : IDisposable
     /// <summary>The updates, in key order.</summary>
     public IReadOnlyList<LoraUpdate> Updates { get; }
 
-    private LoraFile(string path, string format, IReadOnlyList<LoraUpdate> updates)
+    /// <summary>Harmless oddities worth a warning (an alpha for a module without weights).</summary>
+    public IReadOnlyList<string> Warnings { get; }
+
+    private LoraFile(string path, string format, IReadOnlyList<LoraUpdate> updates, IReadOnlyList<string> warnings)
     {
         Path = path;
         Format = format;
         Updates = updates;
+        Warnings = warnings;
     }
 
     // (suffix, role, layout), longest first so that e.g. ".lora.down.weight" is not read as ".down.weight".
@@ -122,7 +126,12 @@ public sealed class LoraFile : IDisposable
                     throw new DreamBoothException($"{path}: LoRA for '{id.Item1}.{id.Item2}' has only its {(downs.ContainsKey(id) ? "down" : "up")} matrix");
                 updates.Add(new LoraUpdate(id.Item1, id.Item2, down, up, alphas.TryGetValue(id, out var alpha) ? alpha : null, id.Item3));
             }
-            return new LoraFile(path, string.Join("+", formats.Order(StringComparer.Ordinal)), updates);
+            var orphans = alphas.Keys.Where(id => !downs.ContainsKey(id)).Select(id => $"{id.Item1}.{id.Item2}").Order(StringComparer.Ordinal).ToList();
+            var warnings = orphans.Count == 0 ? [] : new List<string>
+            {
+                $"{path}: {orphans.Count} alpha value(s) belong to no LoRA weights in the file (ignored), e.g. '{orphans[0]}'",
+            };
+            return new LoraFile(path, string.Join("+", formats.Order(StringComparer.Ordinal)), updates, warnings);
         }
         catch
         {
