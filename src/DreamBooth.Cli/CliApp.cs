@@ -13,6 +13,9 @@ public static class CliApp
     public const int ExitInternal = 1;
     public const int ExitCancelled = 130;
 
+    /// <summary>SIGTERMs this soon after the first are the same request (delivered twice), not a demand to abort.</summary>
+    private const long RepeatedTermMilliseconds = 3000;
+
     public static async Task<int> RunAsync(string[] args, CliServices? services = null)
     {
         using var cts = new CancellationTokenSource();
@@ -26,12 +29,19 @@ public static class CliApp
         };
         Console.CancelKeyPress += onCancel;
         // SIGTERM (`kill`; background jobs ignore SIGINT) stops the same clean way as a first Ctrl-C, e.g. after a checkpoint.
-        // Repeated SIGTERMs count as one (a group-wide signal can arrive twice: directly and through the re-exec parent);
-        // SIGKILL or a second Ctrl-C abort at once.
+        // SIGTERMs within a few seconds of the first count as one (a group-wide signal can arrive twice: directly and through
+        // the re-exec parent); a later one, like a second Ctrl-C, aborts at once (a clean stop that hangs can still be ended).
+        long firstTerm = 0;
         using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
         {
+            long now = Environment.TickCount64;
+            if (cts.IsCancellationRequested)
+            {
+                ctx.Cancel = now - Interlocked.Read(ref firstTerm) < RepeatedTermMilliseconds;
+                return;
+            }
             ctx.Cancel = true;
-            if (cts.IsCancellationRequested) return;
+            Interlocked.Exchange(ref firstTerm, now);
             Console.Error.WriteLine("Terminating: stopping cleanly...");
             cts.Cancel();
         });

@@ -88,17 +88,17 @@ public static class AllocatorSetup
         return vars;
     }
 
-    /// <summary>
-    /// On Linux, when the allocator fix or the OpenMP wait policy is not yet in effect, runs this same program again
-    /// with them and returns the child's exit code; otherwise returns null and the caller goes on. Set
-    /// DREAMBOOTH_ALLOCATOR=off to skip (the <c>./dreambooth</c> launcher sets both and the marker itself).
-    /// </summary>
     private const int SigTerm = 15;
 
     // POSIX kill(2): .NET's Process.Kill sends only SIGKILL.
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SendSignal(int pid, int signal);
 
+    /// <summary>
+    /// On Linux, when the allocator fix or the OpenMP wait policy is not yet in effect, runs this same program again
+    /// with them and returns the child's exit code; otherwise returns null and the caller goes on. Set
+    /// DREAMBOOTH_ALLOCATOR=off to skip (the <c>./dreambooth</c> launcher sets both and the marker itself).
+    /// </summary>
     public static int? ReExecIfNeeded()
     {
         if (!OperatingSystem.IsLinux()) return null;
@@ -118,20 +118,25 @@ public static class AllocatorSetup
         // The terminal sends Ctrl-C to the whole process group: the child handles it; this parent just waits.
         ConsoleCancelEventHandler ignore = (_, e) => e.Cancel = true;
         Console.CancelKeyPress += ignore;
-        Process? started = null;
         // `kill PID` (SIGTERM) reaches this parent only: pass it on, so the child stops cleanly (a checkpoint, exit 130)
-        // instead of running on as an orphan. The child treats repeated SIGTERMs as one, so a group-wide SIGTERM that
-        // reaches both (timeout, systemd) is harmless.
+        // instead of running on as an orphan. The child treats SIGTERMs close together as one, so a group-wide SIGTERM
+        // that reaches both (timeout, systemd) is harmless. A SIGTERM before the child exists is passed on once it does;
+        // only the PID is kept, so a late signal never touches a disposed Process.
+        int childPid = 0;          // 0: not started yet; -1: finished
+        int pending = 0;
         using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
         {
             ctx.Cancel = true;
-            if (started is { } c && !c.HasExited) _ = SendSignal(c.Id, SigTerm);
+            int pid = Volatile.Read(ref childPid);
+            if (pid > 0) _ = SendSignal(pid, SigTerm);
+            else if (pid == 0) Volatile.Write(ref pending, 1);
         });
         try
         {
             using var child = Process.Start(psi);
             if (child is null) return null;
-            started = child;
+            Volatile.Write(ref childPid, child.Id);
+            if (Interlocked.Exchange(ref pending, 0) == 1) _ = SendSignal(child.Id, SigTerm);
             child.WaitForExit();
             return child.ExitCode;
         }
@@ -141,6 +146,7 @@ public static class AllocatorSetup
         }
         finally
         {
+            Volatile.Write(ref childPid, -1);
             Console.CancelKeyPress -= ignore;
         }
     }

@@ -201,7 +201,8 @@ public static class TrainingCheckpoint
             step = root.GetProperty("step").GetInt32();
             // The folder name is the step (checkpoint-N): a state that disagrees was edited or mixed up with another checkpoint.
             string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)));
-            if (step < 1 || name.StartsWith(Prefix, StringComparison.Ordinal)
+            if (step < 1) throw new DreamBoothException($"{statePath}: step {step} is not a step a checkpoint is saved at (1 or more)");
+            if (name.StartsWith(Prefix, StringComparison.Ordinal)
                 && long.TryParse(name[Prefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out long named) && named != step)
                 throw new DreamBoothException($"{statePath}: step {step} does not match the checkpoint folder {name}");
             identity = RunIdentity.Read(root.GetProperty("identity"), statePath);

@@ -262,6 +262,9 @@ public class LoraTests
             (Write("scalar.safetensors", new() { [good + ".lora.down.weight"] = tensor(1f), [good + ".lora.up.weight"] = ones(64, 2) }), "*are not matrices*"),
             (Write("twice.safetensors", new() { [good + ".lora.down.weight"] = ones(2, 64), [good + ".lora.up.weight"] = ones(64, 2),
                 [good + ".lora_A.weight"] = ones(2, 64), [good + ".lora_B.weight"] = ones(64, 2) }), "*a second time*"),
+            (Write("two-formats.safetensors", new() { [good + ".lora.down.weight"] = ones(2, 64), [good + ".lora.up.weight"] = ones(64, 2),
+                ["lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight"] = ones(2, 64),
+                ["lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q.lora_up.weight"] = ones(64, 2) }), "*appear a second time*"),
             (Write("alpha-inf.safetensors", new() { [good + ".lora.down.weight"] = ones(2, 64), [good + ".lora.up.weight"] = ones(64, 2), [good + ".alpha"] = tensor(float.PositiveInfinity) }), "*not a finite number*"),
         };
         foreach (var (file, message) in cases)

@@ -40,14 +40,36 @@ public static class TinyWorldPretrainer
 
     // The first entry of a model folder that this command would not have written (null when there is none): a model
     // with a model_index.json but no pretraining record is another tool's model.
-    private static string? ForeignEntry(string outputDir)
+    private static string? ForeignEntry(string outputDir, string workDir)
     {
         var ours = new HashSet<string>(StringComparer.Ordinal) { ModelIndex.FileName, RecordFileName, "README.md", "unet", "vae", "text_encoder", "tokenizer", "scheduler" };
+        // A --work-dir placed inside the output folder is this run's too.
+        if (string.Equals(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(workDir))), Path.TrimEndingDirectorySeparator(Path.GetFullPath(outputDir)), StringComparison.Ordinal))
+            ours.Add(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(workDir))));
         var foreign = Directory.EnumerateFileSystemEntries(outputDir).Select(Path.GetFileName).OfType<string>()
             .Where(n => !ours.Contains(n) && !n.EndsWith(AtomicFile.TempSuffix, StringComparison.Ordinal)).Order(StringComparer.Ordinal).FirstOrDefault();
         if (foreign is not null) return foreign;
         return File.Exists(Path.Combine(outputDir, ModelIndex.FileName)) && !File.Exists(Path.Combine(outputDir, RecordFileName))
             ? $"{ModelIndex.FileName} without {RecordFileName} (another model)" : null;
+    }
+
+    // The seed and architecture a model folder's pretraining record names, when they are not this run's (null otherwise).
+    private static string? OtherRunsModel(string outputDir, PretrainingOptions options)
+    {
+        var recordPath = Path.Combine(outputDir, RecordFileName);
+        if (!File.Exists(recordPath)) return null;
+        try
+        {
+            var record = JsonNode.Parse(File.ReadAllText(recordPath))?.AsObject();
+            var o = record?["options"]?.AsObject();
+            long? seed = o?["seed"]?.GetValue<long>();
+            string? architecture = o?["architecture"]?.GetValue<string>();
+            return seed == options.Seed && architecture == options.Architecture ? null : $"seed {seed?.ToString() ?? "?"}, architecture {architecture ?? "?"}";
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            return $"an unreadable {RecordFileName}";
+        }
     }
 
     /// <summary>Runs (or, with <paramref name="resume"/>, continues) a pretraining run.</summary>
@@ -77,8 +99,12 @@ public static class TinyWorldPretrainer
         {
             if (!hasRun)
                 throw new DreamBoothException($"--output {outputDir}: folder is not empty, and --work-dir {workDir} holds no run for --resume to finish; choose a new folder");
-            if (ForeignEntry(outputDir) is { } foreign)
+            if (ForeignEntry(outputDir, workDir) is { } foreign)
                 throw new DreamBoothException($"--output {outputDir}: holds {foreign}, which is not part of a tiny-world model; --resume would write the model among it, so choose a new folder");
+            if (OtherRunsModel(outputDir, options) is { } other)
+                throw new DreamBoothException($"--output {outputDir}: holds the tiny-world model of another run ({other}); --resume would replace it, so choose a new folder");
+            // A save cut short by a kill leaves its temporary files in the component folders too.
+            AtomicFile.RemoveStaleTemps(outputDir);
         }
         var run = new PretrainingRun(options, workDir, progress, cancellationToken);
         if (options.ExtendsUnetSteps is not null && !File.Exists(run.DiffusionCheckpointPath))

@@ -93,37 +93,52 @@ public static class LoraWeights
 
         // Resolve and check everything before changing any weight, so a bad file leaves the models untouched.
         var plan = new List<(Tensor Weight, LoraUpdate Update)>();
+        var planned = new HashSet<string>(StringComparer.Ordinal);
         foreach (var update in file.Updates)
         {
             var weights = targets[update.Component];
             var module = ResolveModule(update, weights, path);
             var weight = weights[module + ".weight"];
             CheckShapes(update, weight, module, path);
+            // Two key layouts can name one module differently (kohya and diffusers): one update per weight, or one would be lost.
+            if (!planned.Add(update.Component + "." + module))
+                throw new DreamBoothException($"{path}: LoRA weights for {update.Component}.{module} appear a second time (keys of two LoRA formats for one module?)");
             plan.Add((weight, update));
         }
 
+        // Two passes, one module at a time (memory: one merged weight at a time, not all of them): the first checks that
+        // no merged weight overflows (--lora-scale 1e30 is named here and the models stay untouched, instead of sampling
+        // black images), the second merges.
         using (no_grad())
-        using (var scope = NewDisposeScope())
         {
-            // The merged weights are computed and checked first: a scale or alpha so large that a weight overflows
-            // (--lora-scale 1e30) is named here, and the models stay untouched, instead of sampling black images.
-            var merged = new List<(Tensor Weight, Tensor Value)>(plan.Count);
             foreach (var (weight, update) in plan)
             {
-                long rank = update.Down.shape[0];
-                double factor = scale * (update.Alpha ?? rank) / rank;
-                var down = update.Down.reshape(rank, -1);
-                var up = update.Up.reshape(update.Up.shape[0], rank);
-                var value = (weight.to(ScalarType.Float32) + up.matmul(down).reshape(weight.shape) * factor).to(weight.dtype);
-                if (!isfinite(value).all().item<bool>())
+                using var scope = NewDisposeScope();
+                if (!isfinite(Merged(weight, update, scale)).all().item<bool>())
+                {
+                    long rank = update.Down.shape[0];
                     throw new DreamBoothException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                         $"{path}: merged with --lora-scale {scale} (alpha / rank = {(update.Alpha ?? rank) / rank}), the weights of {update.Component}.{update.Path} overflow; use a smaller scale"));
-                merged.Add((weight, value));
+                }
             }
-            foreach (var (weight, value) in merged) weight.copy_(value);
+            foreach (var (weight, update) in plan)
+            {
+                using var scope = NewDisposeScope();
+                weight.copy_(Merged(weight, update, scale));
+            }
         }
         return new LoraApplyResult(plan.Count(p => p.Update.Component == LoraAdapters.Unet),
             plan.Count(p => p.Update.Component == LoraAdapters.TextEncoder), file.Format);
+    }
+
+    // W + scale · (alpha / rank) · B·A, computed in float32, in W's dtype.
+    private static Tensor Merged(Tensor weight, LoraUpdate update, double scale)
+    {
+        long rank = update.Down.shape[0];
+        double factor = scale * (update.Alpha ?? rank) / rank;
+        var down = update.Down.reshape(rank, -1);
+        var up = update.Up.reshape(update.Up.shape[0], rank);
+        return (weight.to(ScalarType.Float32) + up.matmul(down).reshape(weight.shape) * factor).to(weight.dtype);
     }
 
     // The model's weight parameters by module path + ".weight" (a LoraLinear keeps its base under the same key).

@@ -214,6 +214,9 @@ public sealed class TinyWorldPretrainerTests(MicroPretraining micro) : IClassFix
         File.WriteAllText(Path.Combine(output, ModelIndex.FileName), "{}");
         foreign.Should().Throw<DreamBoothException>().WithMessage("*model_index.json without pretraining.json (another model)*");
         Directory.EnumerateFileSystemEntries(output).Should().HaveCount(1, "nothing was written");
+        // A tiny-world model of another run (another seed): not this run's to replace.
+        File.WriteAllText(Path.Combine(output, TinyWorldPretrainer.RecordFileName), """{"options": {"seed": 999, "architecture": "micro"}}""");
+        foreign.Should().Throw<DreamBoothException>().WithMessage("*holds the tiny-world model of another run (seed 999, architecture micro)*");
     }
 
     [Fact]
