@@ -122,7 +122,7 @@ public class GenerateLoraTests
         // A copy of tiny-sd1 whose UNet and text encoder weights were merged by hand at scale 0.5.
         var merged = adapted.Merged(0.5);
         var modelCopy = dir.File("tiny-sd1-merged");
-        CopyFolder(Model, modelCopy);
+        Folders.Copy(Model, modelCopy);
         SaveMerged(adapted.Unet, "unet.", merged, Path.Combine(modelCopy, "unet", "diffusion_pytorch_model.safetensors"));
         SaveMerged(adapted.TextEncoder, "text_encoder.", merged, Path.Combine(modelCopy, "text_encoder", "model.safetensors"));
         (code, error) = CliRunner.Run([.. Args(mergedOut), "--model", modelCopy]);
@@ -155,16 +155,6 @@ public class GenerateLoraTests
     [InlineData("/x/dog-v2.safetensors", "dog-v2")]
     public void Lora_name_is_the_file_name_or_for_the_diffusers_default_name_its_folder(string path, string name) =>
         GenerateCommand.LoraName(path).Should().Be(name);
-
-    private static void CopyFolder(string from, string to)
-    {
-        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(to, Path.GetRelativePath(from, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-    }
 
     // The base weights of an adapted model (adapter parameters left out), with the merged weights in place of the adapted ones.
     private static void SaveMerged(nn.Module model, string prefix, Dictionary<string, Tensor> merged, string path)

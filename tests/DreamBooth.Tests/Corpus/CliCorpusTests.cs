@@ -173,14 +173,8 @@ public class CliCorpusTests
     public void A_model_that_would_not_load_fails_info_in_one_line_naming_the_component(string file, string content, string component) => WithDir(dir =>
     {
         // A copy of the shipped model (a few MB of weights) with one file broken.
-        var source = DreamBooth.IO.ShippedModels.Find("tiny-world");
         var model = Path.Combine(dir.Path, "model");
-        foreach (var f in Directory.GetFiles(source, "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(model, Path.GetRelativePath(source, f));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(f, target);
-        }
+        Folders.Copy(DreamBooth.IO.ShippedModels.Find("tiny-world"), model);
         File.WriteAllText(Path.Combine(model, file), content);
         Corpus.CliFails(dir, ["info", "--model", model], "--model", component + ": ");
     });
@@ -192,14 +186,8 @@ public class CliCorpusTests
     public void A_config_that_does_not_match_its_weights_fails_info(string component, string key, string value) => WithDir(dir =>
     {
         // Valid on its own, but the weights' shapes say otherwise: only loading them finds out (the tiny model is loaded).
-        var source = DreamBooth.IO.ShippedModels.Find("tiny-world");
         var model = Path.Combine(dir.Path, "model");
-        foreach (var f in Directory.GetFiles(source, "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(model, Path.GetRelativePath(source, f));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(f, target);
-        }
+        Folders.Copy(DreamBooth.IO.ShippedModels.Find("tiny-world"), model);
         var configPath = Path.Combine(model, component, "config.json");
         var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
         config[key] = System.Text.Json.Nodes.JsonNode.Parse(value);

@@ -41,8 +41,7 @@ public class ProbeTests
         var dir = Path.Combine(Path.GetTempPath(), "probe-bad-" + Guid.NewGuid().ToString("N"));
         try
         {
-            Directory.CreateDirectory(dir);
-            foreach (var f in Directory.GetFiles(ShippedDir)) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+            DreamBooth.Tests.IO.Folders.Copy(ShippedDir, dir);
             var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, Probe.ConfigFile)))!.AsObject();
             config[key] = System.Text.Json.Nodes.JsonNode.Parse(value);
             File.WriteAllText(Path.Combine(dir, Probe.ConfigFile), config.ToJsonString());

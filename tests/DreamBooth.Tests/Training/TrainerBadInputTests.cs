@@ -99,12 +99,7 @@ public class TrainerBadInputTests
 
         // The same architecture with other weights: a copy of tiny-sd1 whose UNet is the first run's trained UNet.
         var other = Path.Combine(dir.Path, "other-model");
-        foreach (var f in Directory.EnumerateFiles(TinySd1, "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(other, Path.GetRelativePath(TinySd1, f));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(f, target);
-        }
+        Folders.Copy(TinySd1, other);
         File.Copy(Path.Combine(o.OutputDir, "unet", "diffusion_pytorch_model.safetensors"), Path.Combine(other, "unet", "diffusion_pytorch_model.safetensors"), overwrite: true);
 
         var b = o with { ModelPath = other, OutputDir = Path.Combine(dir.Path, "b"), ResumeFromCheckpoint = Path.Combine(o.OutputDir, "checkpoint-2") };

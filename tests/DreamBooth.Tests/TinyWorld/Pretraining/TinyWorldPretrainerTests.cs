@@ -6,6 +6,7 @@ using DreamBooth.Models.Vae;
 using DreamBooth.Schedulers;
 using DreamBooth.TinyWorld;
 using DreamBooth.TinyWorld.Pretraining;
+using DreamBooth.Tests.IO;
 using DreamBooth.Tokenization;
 using FluentAssertions;
 using Xunit;
@@ -74,12 +75,7 @@ public sealed class TinyWorldPretrainerTests(MicroPretraining micro) : IClassFix
     public void Record_WithAnotherSeed_IsNotReproduced()
     {
         var copy = micro.NewOutput("tampered");
-        foreach (var f in Directory.EnumerateFiles(micro.Reference.ModelDir, "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(copy, Path.GetRelativePath(micro.Reference.ModelDir, f));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(f, target);
-        }
+        Folders.Copy(micro.Reference.ModelDir, copy);
         var recordPath = Path.Combine(copy, TinyWorldPretrainer.RecordFileName);
         var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(recordPath))!;
         record["seed"] = MicroPretraining.Options.Seed + 1;
@@ -155,8 +151,8 @@ public sealed class TinyWorldPretrainerTests(MicroPretraining micro) : IClassFix
         string CopyOfReference(string name)
         {
             var output = micro.NewOutput(name);
-            CopyDirectory(micro.Reference.ModelDir, output);
-            CopyDirectory(TinyWorldPretrainer.DefaultWorkDir(micro.Reference.ModelDir), TinyWorldPretrainer.DefaultWorkDir(output));
+            Folders.Copy(micro.Reference.ModelDir, output);
+            Folders.Copy(TinyWorldPretrainer.DefaultWorkDir(micro.Reference.ModelDir), TinyWorldPretrainer.DefaultWorkDir(output));
             return output;
         }
         var whole = CopyOfReference("extended");
@@ -186,15 +182,6 @@ public sealed class TinyWorldPretrainerTests(MicroPretraining micro) : IClassFix
         early.Should().Throw<DreamBoothException>().WithMessage("*stopped at step 3*--extend-from-unet-steps*");
         var backwards = () => TinyWorldPretrainer.Run(extended with { ExtendsUnetSteps = extended.UnetSteps }, micro.NewOutput("backwards"));
         backwards.Should().Throw<DreamBoothException>().WithMessage("--extend-from-unet-steps:*");
-    }
-
-    private static void CopyDirectory(string from, string to)
-    {
-        foreach (var dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
-            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
-        Directory.CreateDirectory(to);
-        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
     }
 
     [Fact]
