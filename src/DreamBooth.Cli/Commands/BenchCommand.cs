@@ -110,9 +110,7 @@ public sealed class BenchCommand : Command<BenchCommand.Settings>
     {
         var full = Path.GetFullPath(output);
         if (Directory.Exists(full)) throw new DreamBoothException($"--output {output}: is a folder; give a file path such as {Path.Combine(output, "bench.json")}");
-        for (var dir = Path.GetDirectoryName(full); dir is not null; dir = Path.GetDirectoryName(dir))
-            if (File.Exists(dir)) throw new DreamBoothException($"--output {output}: {dir} is a file, not a folder");
-        AtomicFile.CheckWritable(full, "--output", output);
+        AtomicFile.CheckWritable(full, "--output", output); // also names a file standing where a folder of the path should be
     }
 
     private static void Print(BenchReport r, bool profile)

@@ -47,9 +47,7 @@ public sealed class ClassImagesCommand(CliServices services) : Command<ClassImag
         var dir = s.ClassDataDir ?? throw new DreamBoothException("--class-data-dir: required");
         var prompt = s.ClassPrompt ?? throw new DreamBoothException("--class-prompt: required");
         if (s.Resolution is int r && (r <= 0 || r % 8 != 0)) throw new DreamBoothException($"--resolution {r}: must be a positive multiple of 8");
-        if (File.Exists(dir)) throw new DreamBoothException($"--class-data-dir {dir}: is a file, expected a folder");
-        if (ClassImageGenerator.CountImages(dir) < s.NumClassImages) // a complete read-only set needs no writing
-            AtomicFile.CheckWritable(Path.Combine(dir, "00000.png"), "--class-data-dir", dir);
+        ClassImageGenerator.CheckFolder(dir, s.NumClassImages);
         var model = ModelFolder.Open(modelPath);
         var disposables = new List<IDisposable>();
         ClassImagesResult result = null!;

@@ -148,7 +148,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
         double loraScale = settings.LoraScale ?? 1.0;
 
         var output = Path.GetFullPath(settings.Output);
-        AtomicFile.CheckWritable(Path.Combine(output, ContactSheetName), "--output", settings.Output);
+        AtomicFile.CheckWritableFolder(output, "--output", settings.Output);
         var imagePaths = Enumerable.Range(0, request.ImageCount).Select(i => Path.Combine(output, ImageFileName(i, request.SeedOf(i)))).ToList();
         var contactPath = Path.Combine(output, ContactSheetName);
         foreach (var path in imagePaths.Append(contactPath))

@@ -48,8 +48,7 @@ public sealed class TinyWorldRenderCommand : Command<TinyWorldRenderCommand.Sett
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
-        if (File.Exists(s.Output)) throw new DreamBoothException($"--output {s.Output}: is a file, expected a folder");
-        AtomicFile.CheckWritable(Path.Combine(s.Output, "000000.png"), "--output", s.Output);
+        AtomicFile.CheckWritableFolder(s.Output, "--output");
         var targets = Enumerable.Range(0, s.Count).Select(k => $"{s.Start + k:D6}.png").Append(CaptionsFile).Append(ContactSheet.FileName);
         if (!s.Overwrite && targets.FirstOrDefault(f => File.Exists(Path.Combine(s.Output, f))) is { } existing)
             throw new DreamBoothException($"--output {s.Output}: {existing} already exists (use --overwrite to replace it)");

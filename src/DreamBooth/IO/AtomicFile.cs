@@ -109,6 +109,17 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>
+    /// <see cref="CheckWritable"/> for a folder the command will write files into: a file in its place is "is a file,
+    /// expected a folder"; otherwise the folder, or the nearest existing one above it, must take a new file.
+    /// </summary>
+    public static void CheckWritableFolder(string dir, string flag, string? shown = null)
+    {
+        shown ??= dir;
+        if (File.Exists(dir)) throw new DreamBoothException($"{flag} {shown}: is a file, expected a folder");
+        CheckWritable(System.IO.Path.Combine(dir, ".write-check"), flag, shown);
+    }
+
     /// <summary>Writes all bytes atomically.</summary>
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
     {

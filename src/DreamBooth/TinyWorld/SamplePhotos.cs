@@ -42,7 +42,7 @@ public static class SamplePhotos
                 if (File.Exists(path) && !File.ReadAllBytes(path).AsSpan().SequenceEqual(bytes))
                     throw new DreamBoothException($"--output {dir}: {Path.GetFileName(path)} exists with other content (another seed or count?); use --overwrite to replace it");
         }
-        AtomicFile.CheckWritable(files[0].Path, "--output", dir);
+        AtomicFile.CheckWritableFolder(dir, "--output");
         Directory.CreateDirectory(dir);
         foreach (var (path, bytes) in files) AtomicFile.WriteAllBytes(path, bytes);
         foreach (var f in extra) File.Delete(f);

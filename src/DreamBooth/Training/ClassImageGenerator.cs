@@ -36,6 +36,16 @@ public static class ClassImageGenerator
     public static int CountImages(string directory) => !Directory.Exists(directory) ? 0
         : Directory.EnumerateFiles(directory).Count(f => ImageFormats.HasImageExtension(f) && !Path.GetFileName(f).StartsWith('.') && ImageIO.HasReadableHeader(f));
 
+    /// <summary>
+    /// Checks before any work that <paramref name="directory"/> (<c>--class-data-dir</c>) can take the images still
+    /// missing: a file in its place, or an unwritable folder that needs more images, is a one-line error; a complete
+    /// read-only set is fine (nothing will be written).
+    /// </summary>
+    public static void CheckFolder(string directory, int numImages)
+    {
+        if (CountImages(directory) < numImages) AtomicFile.CheckWritableFolder(directory, "--class-data-dir");
+    }
+
     /// <summary>Generates the missing images into <paramref name="directory"/> (created when missing).</summary>
     /// <param name="directory">The class image folder (<c>--class-data-dir</c>).</param>
     /// <param name="prompt">The class prompt.</param>

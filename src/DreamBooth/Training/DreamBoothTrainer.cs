@@ -384,14 +384,8 @@ public sealed class DreamBoothTrainer
     {
         var o = _options;
         if (File.Exists(outputDir)) throw new DreamBoothException($"--output-dir {o.OutputDir}: is a file");
-        AtomicFile.CheckWritable(Path.Combine(outputDir, RunManifest.FileName), "--output-dir", o.OutputDir);
-        if (o.WithPriorPreservation)
-        {
-            if (File.Exists(o.EffectiveClassDataDir)) throw new DreamBoothException($"--class-data-dir {o.EffectiveClassDataDir}: is a file, expected a folder");
-            // Only a folder that needs more images must be writable: a complete, read-only shared set is fine.
-            if (ClassImageGenerator.CountImages(o.EffectiveClassDataDir) < o.NumClassImages)
-                AtomicFile.CheckWritable(Path.Combine(o.EffectiveClassDataDir, "00000.png"), "--class-data-dir", o.EffectiveClassDataDir);
-        }
+        AtomicFile.CheckWritableFolder(outputDir, "--output-dir", o.OutputDir);
+        if (o.WithPriorPreservation) ClassImageGenerator.CheckFolder(o.EffectiveClassDataDir, o.NumClassImages);
         // The class image folder may live inside the output folder (the default), filled before the first run.
         var classDir = o.WithPriorPreservation ? Path.GetFullPath(o.EffectiveClassDataDir) : null;
         bool hasFiles = Directory.Exists(outputDir) && Directory.EnumerateFileSystemEntries(outputDir).Any(e => Path.GetFullPath(e) != classDir);
