@@ -44,8 +44,9 @@ public static class TinyWorldPretrainer
     {
         var ours = new HashSet<string>(StringComparer.Ordinal) { ModelIndex.FileName, RecordFileName, "README.md", "unet", "vae", "text_encoder", "tokenizer", "scheduler" };
         // A --work-dir placed inside the output folder is this run's too.
-        if (string.Equals(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(workDir))), Path.TrimEndingDirectorySeparator(Path.GetFullPath(outputDir)), StringComparison.Ordinal))
-            ours.Add(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(workDir))));
+        string work = Path.TrimEndingDirectorySeparator(Path.GetFullPath(workDir));
+        if (string.Equals(Path.GetDirectoryName(work), Path.TrimEndingDirectorySeparator(Path.GetFullPath(outputDir)), StringComparison.Ordinal))
+            ours.Add(Path.GetFileName(work));
         var foreign = Directory.EnumerateFileSystemEntries(outputDir).Select(Path.GetFileName).OfType<string>()
             .Where(n => !ours.Contains(n) && !n.EndsWith(AtomicFile.TempSuffix, StringComparison.Ordinal)).Order(StringComparer.Ordinal).FirstOrDefault();
         if (foreign is not null) return foreign;
