@@ -117,7 +117,7 @@ public static class AtomicFile
     {
         shown ??= dir;
         if (File.Exists(dir)) throw new DreamBoothException($"{flag} {shown}: is a file, expected a folder");
-        CheckWritable(System.IO.Path.Combine(dir, ".write-check"), flag, shown);
+        CheckWritable(System.IO.Path.Combine(dir, "write-check"), flag, shown); // probes with ".write-check.PID.GUID.partial"
     }
 
     /// <summary>Writes all bytes atomically.</summary>
