@@ -101,7 +101,14 @@ public static class AtomicFile
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new DreamBoothException($"{flag} {shown}: cannot write there ({e.Message})", e);
+            // The OS message names the probe file, which the user never asked for; say what happened to the folder instead.
+            string reason = e switch
+            {
+                UnauthorizedAccessException => $"permission denied in {dir}",
+                FileNotFoundException or DirectoryNotFoundException => $"{dir} takes no new files",
+                _ => e.Message.Replace(tmp, dir, StringComparison.Ordinal),
+            };
+            throw new DreamBoothException($"{flag} {shown}: cannot write there ({reason})", e);
         }
         finally
         {

@@ -27,4 +27,14 @@ public class AtomicFileTests
         File.ReadAllText(Path.Combine(dir.Path, "a.txt")).Should().Be("done");
         Directory.GetFiles(dir.Path, "*" + AtomicFile.TempSuffix).Should().Equal(live);
     }
+
+    [Fact]
+    public void An_unwritable_folder_is_named_not_the_probe_file()
+    {
+        // /proc refuses new files even for root, which a chmod'ed folder would not.
+        var act = () => AtomicFile.CheckWritable("/proc/dreambooth-nowhere/out.png", "--output");
+        var message = act.Should().Throw<DreamBoothException>().Which.Message;
+        message.Should().StartWith("--output /proc/dreambooth-nowhere/out.png: cannot write there (").And.Contain("/proc takes no new files");
+        message.Should().NotContain(AtomicFile.TempSuffix).And.NotContain("out.png.");
+    }
 }
