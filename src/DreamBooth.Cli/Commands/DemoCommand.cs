@@ -38,7 +38,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--instance-prompt <TEXT>"), Description("Prompt of the subject's photos, [[V]] standing for the identifier. Default: \"a photo of [[V]] dog\" (the paper's form).")]
         public string? InstancePrompt { get; init; }
 
-        [CommandOption("--class-noun <WORD>"), Description("Class noun of the subject.")]
+        [CommandOption("--class-noun <WORD>"), Description("Class noun of the subject; the class prompt is \"a photo of a(n) <noun>\". Default: dog (the shipped subject's class).")]
         public string? ClassNoun { get; init; }
 
         [CommandOption("--num-class-images <N>"), Description("Class images for prior preservation."), DefaultValue(DemoOptions.DefaultNumClassImages)]

@@ -1,3 +1,7 @@
+using System.ComponentModel;
+using System.Reflection;
+using DreamBooth.Cli.Commands;
+using DreamBooth.TinyWorld;
 using FluentAssertions;
 using Xunit;
 
@@ -26,5 +30,14 @@ public class HelpTests
         var (code, error) = CliRunner.Run(args.Split(' '));
         error.Should().NotContain("internal error");
         code.Should().Be(0, error);
+    }
+
+    [Fact]
+    public void Demo_help_names_the_class_noun_default_the_demo_uses()
+    {
+        var description = typeof(DemoCommand.Settings).GetProperty(nameof(DemoCommand.Settings.ClassNoun))!
+            .GetCustomAttribute<DescriptionAttribute>()!.Description;
+        description.Should().Contain($"Default: {DemoSubject.ClassNoun} ");
+        new DreamBooth.Demo.DemoOptions().ClassNoun.Should().Be(DemoSubject.ClassNoun);
     }
 }
