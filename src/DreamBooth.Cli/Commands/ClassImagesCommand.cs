@@ -19,7 +19,7 @@ public sealed class ClassImagesCommand(CliServices services) : Command<ClassImag
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--pretrained-model-name-or-path|--model <PATH>"), Description("Base model: a diffusers Stable Diffusion folder.")]
+        [CommandOption("-m|--pretrained-model-name-or-path|--model <PATH>"), Description("Base model: a diffusers Stable Diffusion folder.")]
         public string? Model { get; init; }
 
         [CommandOption("--class-data-dir <DIR>"), Description("Folder to fill (created when missing).")]

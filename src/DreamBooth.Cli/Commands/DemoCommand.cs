@@ -23,7 +23,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--ablate-prior"), Description("Also fine-tune without prior preservation and compare (PRES, DIV): the paper's ablation.")]
         public bool AblatePrior { get; init; }
 
-        [CommandOption("--model <DIR>"), Description("Base model folder. Default: the embedded models/tiny-world.")]
+        [CommandOption("-m|--model <DIR>"), Description("Base model folder. Default: the embedded models/tiny-world.")]
         public string? Model { get; init; }
 
         [CommandOption("--samples <DIR>"), Description("Photos of the subject. Default: the shipped samples/.")]

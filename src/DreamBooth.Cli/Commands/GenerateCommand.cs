@@ -35,7 +35,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
 
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--model <DIR>"), Description("Diffusers model folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/).")]
+        [CommandOption("-m|--model <DIR>"), Description("Diffusers model folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/).")]
         public string? Model { get; init; }
 
         [CommandOption("--prompt <TEXT>"), Description("What to draw. An empty prompt gives unconditional samples.")]

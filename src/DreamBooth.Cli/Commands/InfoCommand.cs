@@ -16,7 +16,7 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--model <PATH>")]
+        [CommandOption("-m|--model <PATH>")]
         [Description("A diffusers model folder (or one component folder) to validate and summarize; no tensor is loaded.")]
         public string? Model { get; init; }
 

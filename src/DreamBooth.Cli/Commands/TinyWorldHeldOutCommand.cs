@@ -13,7 +13,7 @@ public sealed class TinyWorldHeldOutCommand : Command<TinyWorldHeldOutCommand.Se
 
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--model <DIR>"), Description("Model folder to measure. Default: the embedded models/tiny-world.")]
+        [CommandOption("-m|--model <DIR>"), Description("Model folder to measure. Default: the embedded models/tiny-world.")]
         public string? Model { get; init; }
 
         [CommandOption("--probe <DIR>"), Description("Probe for the readings. Default: the shipped models/probe.")]

@@ -16,7 +16,7 @@ public sealed class TrainCommand(CliServices services) : Command<TrainCommand.Se
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--pretrained-model-name-or-path|--model <PATH>"), Description("Base model: a diffusers Stable Diffusion folder. Alias: --model.")]
+        [CommandOption("-m|--pretrained-model-name-or-path|--model <PATH>"), Description("Base model: a diffusers Stable Diffusion folder. Alias: --model.")]
         public string? Model { get; init; }
 
         [CommandOption("--instance-data-dir <DIR>"), Description("Photos of the subject (jpg/png/webp/bmp); name.txt beside an image replaces its prompt.")]

@@ -3,6 +3,7 @@ using System.Reflection;
 using DreamBooth.Cli.Commands;
 using DreamBooth.TinyWorld;
 using FluentAssertions;
+using Spectre.Console.Cli;
 using Xunit;
 
 namespace DreamBooth.Tests.Cli;
@@ -39,5 +40,18 @@ public class HelpTests
             .GetCustomAttribute<DescriptionAttribute>()!.Description;
         description.Should().Contain($"Default: {DemoSubject.ClassNoun} ");
         new DreamBooth.Demo.DemoOptions().ClassNoun.Should().Be(DemoSubject.ClassNoun);
+    }
+
+    [Fact]
+    public void Every_model_option_takes_the_short_flag_m()
+    {
+        var modelOptions = typeof(DemoCommand).Assembly.GetTypes()
+            .Where(t => typeof(CommandSettings).IsAssignableFrom(t))
+            .SelectMany(t => t.GetProperties().Select(p => (Settings: t, Option: p.GetCustomAttribute<CommandOptionAttribute>())))
+            .Where(x => x.Option is not null && x.Option.LongNames.Contains("model"))
+            .ToList();
+        modelOptions.Select(x => x.Settings.DeclaringType?.Name).Should().Contain(["DemoCommand", "GenerateCommand", "TrainCommand", "InfoCommand"]);
+        foreach (var (settings, option) in modelOptions)
+            option!.ShortNames.Should().Equal(["m"], $"{settings.DeclaringType?.Name ?? settings.Name}'s --model");
     }
 }
