@@ -11,12 +11,16 @@ namespace DreamBooth.Data;
 /// </summary>
 public static class ImageIO
 {
-    /// <summary>File extensions <see cref="Load"/> is meant for.</summary>
-    public static IReadOnlySet<string> Extensions { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".png", ".jpg", ".jpeg", ".webp", ".bmp" };
-
-    /// <summary>True when <paramref name="path"/> has an image extension and is not a temporary file.</summary>
+    /// <summary>
+    /// True when <paramref name="path"/> is an image file a folder scan takes: one of <see cref="ImageFormats.Extensions"/>
+    /// (the same list as training's <see cref="ImageDirectory"/>), not hidden (no leading dot: macOS "._name" files, editor
+    /// leftovers) and not a temporary file.
+    /// </summary>
     public static bool IsImagePath(string path) =>
-        Extensions.Contains(Path.GetExtension(path)) && !path.EndsWith(AtomicFile.TempSuffix, StringComparison.Ordinal);
+        ImageFormats.HasImageExtension(path) && !Path.GetFileName(path).StartsWith('.') && !path.EndsWith(AtomicFile.TempSuffix, StringComparison.Ordinal);
+
+    /// <summary>What a folder without images lacks, for errors: the extensions looked for and the files skipped.</summary>
+    public static string NoImages => $"no images ({string.Join(", ", ImageFormats.Extensions)}, any case; hidden files skipped)";
 
     /// <summary>The image files directly inside <paramref name="dir"/>, sorted by name (ordinal).</summary>
     public static IReadOnlyList<string> ListImages(string dir)
@@ -25,11 +29,21 @@ public static class ImageIO
         return Directory.EnumerateFiles(dir).Where(IsImagePath).OrderBy(p => Path.GetFileName(p), StringComparer.Ordinal).ToList();
     }
 
-    /// <summary>True when the file's header is one the decoder reads (cheap: no pixels are decoded).</summary>
-    public static bool HasReadableHeader(string path)
+    /// <summary>
+    /// True when <see cref="ImageDecoder"/> decodes the file whole, as training will (a readable header is not enough: a
+    /// truncated PNG has one). Costs a full decode.
+    /// </summary>
+    public static bool Decodes(string path)
     {
-        using var codec = SKCodec.Create(path);
-        return codec is not null;
+        try
+        {
+            ImageDecoder.Decode(path);
+            return true;
+        }
+        catch (DreamBoothException)
+        {
+            return false;
+        }
     }
 
     /// <summary>

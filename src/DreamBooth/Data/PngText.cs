@@ -127,6 +127,7 @@ public static class PngText
     /// <summary>(type, offset of the length field, data length) of every chunk, validating the framing.</summary>
     private static List<(string Type, int Offset, int Length)> Chunks(ReadOnlySpan<byte> png, string source)
     {
+        if (png.Length == 0) throw new DreamBoothException($"{source}: empty file (0 bytes)");
         if (png.Length < 8 || !png[..8].SequenceEqual(Signature)) throw new DreamBoothException($"{source}: not a PNG file");
         var chunks = new List<(string, int, int)>();
         int pos = 8;

@@ -103,11 +103,11 @@ public sealed class DreamBoothDemo
         string identifier = o.Identifier ?? PickIdentifier(tokenizer, modelPath);
         CheckIdentifier(tokenizer, identifier);
         var realPaths = ImageIO.ListImages(samplesDir);
-        if (realPaths.Count == 0) throw new DreamBoothException($"--samples {samplesDir}: no images ({string.Join(", ", ImageIO.Extensions)})");
+        if (realPaths.Count == 0) throw new DreamBoothException($"--samples {samplesDir}: {ImageIO.NoImages}");
+        var real = realPaths.Select(ImageIO.Load).ToList(); // decoded first: a broken file is named, not counted as a photo
         if (realPaths.Count < 2)
             throw new DreamBoothException($"--samples {samplesDir}: one photo; the demo needs at least 2 (the real-images ceiling compares the photos in pairs; the paper uses 3–5)");
         using var probe = Probe.Load(probeDir);
-        var real = realPaths.Select(ImageIO.Load).ToList();
 
         var phases = new Dictionary<string, double>();
         var images = new List<(string Key, IReadOnlyList<Tensor> Images)>();

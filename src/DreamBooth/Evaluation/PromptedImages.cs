@@ -20,7 +20,7 @@ public static class PromptedImages
     {
         // The contact sheet that generate, demo and heldout write beside their images is an overview, not an image.
         var files = ImageIO.ListImages(dir).Where(f => !ContactSheet.IsSheetName(System.IO.Path.GetFileName(f))).ToList();
-        if (files.Count == 0) throw new DreamBoothException($"{dir}: no images (.png, .jpg, .jpeg, .webp, .bmp)");
+        if (files.Count == 0) throw new DreamBoothException($"{dir}: {ImageIO.NoImages}");
         var manifest = ReadManifest(dir);
         var list = new List<PromptedImage>(files.Count);
         foreach (var file in files)

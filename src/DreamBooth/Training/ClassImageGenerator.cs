@@ -29,12 +29,13 @@ public sealed record ClassImagesResult(int Existing, int Generated);
 public static class ClassImageGenerator
 {
     /// <summary>
-    /// Number of image files in <paramref name="directory"/> as the image loader sees them (image extension, not hidden;
-    /// temporary files of interrupted writes are hidden) whose header the decoder reads: a 0-byte or foreign file named
-    /// .png is skipped by training, so it must not count as a class image either. 0 when the folder does not exist.
+    /// Number of image files in <paramref name="directory"/> as the image loader sees them (<see cref="ImageIO.IsImagePath"/>:
+    /// image extension, not hidden, not a temporary file) that the decoder reads whole: a 0-byte, truncated or foreign
+    /// file named .png is skipped by training, so it must not count as a class image either (the set is topped up past
+    /// it). 0 when the folder does not exist.
     /// </summary>
     public static int CountImages(string directory) => !Directory.Exists(directory) ? 0
-        : Directory.EnumerateFiles(directory).Count(f => ImageFormats.HasImageExtension(f) && !Path.GetFileName(f).StartsWith('.') && ImageIO.HasReadableHeader(f));
+        : Directory.EnumerateFiles(directory).Count(f => ImageIO.IsImagePath(f) && ImageIO.Decodes(f));
 
     /// <summary>
     /// Checks before any work that <paramref name="directory"/> (<c>--class-data-dir</c>) can take the images still

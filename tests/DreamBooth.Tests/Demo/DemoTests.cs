@@ -153,6 +153,16 @@ public class DemoTests
         Corpus.Corpus.CliFails(dir, ["demo", "--samples", samples, "--output", Path.Combine(dir.Path, "out")], "--samples", "no images");
     });
 
+    [Fact]
+    public void A_broken_photo_is_named_not_counted() => WithDir(dir =>
+    {
+        var samples = Path.Combine(dir.Path, "broken");
+        Directory.CreateDirectory(samples);
+        File.WriteAllBytes(Path.Combine(samples, "01.png"), []);
+        File.WriteAllBytes(Path.Combine(samples, "._02.png"), [0, 5, 22, 7]); // hidden: skipped, not an error
+        Corpus.Corpus.CliFails(dir, ["demo", "--samples", samples, "--output", Path.Combine(dir.Path, "out")], "01.png: empty file (0 bytes)");
+    });
+
     [Theory]
     [InlineData("--max-train-steps", "0")]
     [InlineData("--num-class-images", "0")]
