@@ -19,7 +19,7 @@ public sealed class TrainCommand(CliServices services) : Command<TrainCommand.Se
         [CommandOption("-m|--pretrained-model-name-or-path|--model <PATH>"), Description("Base model: a diffusers Stable Diffusion folder. Alias: --model.")]
         public string? Model { get; init; }
 
-        [CommandOption("--instance-data-dir <DIR>"), Description("Photos of the subject (jpg/png/webp/bmp); name.txt beside an image replaces its prompt.")]
+        [CommandOption("--instance-data-dir <DIR>"), Description("Photos of the subject (jpg/png/webp/bmp/gif, first frame; hidden files skipped); name.txt beside an image replaces its prompt.")]
         public string? InstanceDataDir { get; init; }
 
         [CommandOption("--instance-prompt <TEXT>"), Description("Prompt with the identifier, e.g. \"a photo of sks dog\".")]
