@@ -48,15 +48,14 @@ public static class ImageIO
 
     /// <summary>
     /// Decodes an image file to float32 RGB [3, H, W] in [0, 1] through <see cref="ImageDecoder"/> (its size limits, EXIF
-    /// orientation and one-line errors), with alpha dropped like PIL's convert("RGB").
+    /// orientation and one-line errors), with transparency composited on white as training's loader does, so that the
+    /// metrics see a photo as the model was trained on it.
     /// </summary>
     public static Tensor Load(string path)
     {
         if (!File.Exists(path)) throw new DreamBoothException($"{path}: file not found");
-        return ImageDecoder.Decode(path, DiscardAlpha).ToTensor();
+        return ImageDecoder.Decode(path).ToTensor();
     }
-
-    private static readonly ImageDecodeOptions DiscardAlpha = new() { Alpha = AlphaMode.Discard };
 
     /// <summary>Encodes RGB [3, H, W] in [0, 1] (clamped, rounded half to even like numpy) as PNG bytes with text entries.</summary>
     public static byte[] EncodePng(Tensor image, IEnumerable<KeyValuePair<string, string>>? text = null)

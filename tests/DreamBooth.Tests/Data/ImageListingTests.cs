@@ -60,3 +60,32 @@ public class ImageListingTests
         act.Should().Throw<DreamBoothException>().WithMessage("*x.png: empty file (0 bytes)");
     }
 }
+
+/// <summary>The metrics see a photo as training does: transparency on white, the centre square of a non-square photo.</summary>
+public class EvaluationViewTests
+{
+    [Fact]
+    public void Transparent_pixels_load_as_white_as_in_training()
+    {
+        using var dir = new TempDir();
+        var path = Path.Combine(dir.Path, "a.png");
+        // Left half opaque red, right half fully transparent with black colour values underneath.
+        File.WriteAllBytes(path, Corpus.SkiaEncode.Png(4, 2, (x, y) => x < 2 ? new SkiaSharp.SKColor(255, 0, 0, 255) : new SkiaSharp.SKColor(0, 0, 0, 0)));
+        using var image = ImageIO.Load(path);
+        image[.., .., ..2].mean().item<float>().Should().BeApproximately(1 / 3f, 1e-3f); // red: (1, 0, 0)
+        image[.., .., 2..].min().item<float>().Should().Be(1f, "transparent is white, not the black stored under it");
+    }
+
+    [Fact]
+    public void A_non_square_photo_is_seen_as_its_centre_square_not_stretched()
+    {
+        using var probe = Probe.Load(Probe.DefaultDirectory);
+        using var scope = NewDisposeScope();
+        var photo = ImageIO.Load(ImageIO.ListImages(DreamBooth.IO.ShippedModels.Samples())[0]);
+        long h = photo.shape[1], w = photo.shape[2];
+        using var g = new TorchSharp.torch.Generator(7);
+        var wide = cat([rand(new long[] { 3, h, w / 2 }, generator: g), photo, rand(new long[] { 3, h, w / 2 }, generator: g)], 2);
+        var report = DreamBoothEvaluator.Evaluate(probe, [photo], [(wide, "a photo of sks dog on the grass")]);
+        report.SubjectFidelity!.Value.Should().BeApproximately(1.0, 1e-4, "the centre square of the wide image is the photo itself");
+    }
+}
