@@ -31,8 +31,16 @@ internal static class ProgressDisplay
                 new RateColumn(unit), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
             .Start(ctx => work(ctx.AddTask(description, maxValue: total)));
 
-    /// <summary>Prints a warning line.</summary>
-    public static void Warn(string message) => AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {message}");
+    /// <summary>
+    /// Prints a warning line. Into a file or pipe it goes to stderr, whole (as generate's and the errors do; Spectre would
+    /// hard-wrap it at 80 columns on stdout, so `2&gt;log` missed it and a grep found half); on a terminal it goes through
+    /// Spectre, in yellow, so that it lands above a live progress display instead of through it.
+    /// </summary>
+    public static void Warn(string message)
+    {
+        if (Console.IsOutputRedirected || Console.IsErrorRedirected) Console.Error.WriteLine("warning: " + message.ReplaceLineEndings(" "));
+        else AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {message}");
+    }
 
     /// <summary>Prints a note.</summary>
     public static void Note(string message) => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");

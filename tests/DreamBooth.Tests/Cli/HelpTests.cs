@@ -54,4 +54,16 @@ public class HelpTests
         foreach (var (settings, option) in modelOptions)
             option!.ShortNames.Should().Equal(["m"], $"{settings.DeclaringType?.Name ?? settings.Name}'s --model");
     }
+
+    [Fact]
+    public void Warnings_into_a_file_go_to_stderr_on_one_line()
+    {
+        var message = "a long warning " + string.Concat(Enumerable.Repeat("that names a file and what is wrong with it, ", 4)) + "end";
+        var (_, error) = CliRunner.Capture(() =>
+        {
+            DreamBooth.Cli.ProgressDisplay.Warn(message);
+            return 0;
+        });
+        error.Should().Be("warning: " + message + Environment.NewLine);
+    }
 }
