@@ -44,9 +44,10 @@ public sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         }
         if (s.Output is { } o) CheckOutput(o, s);
         using var probe = Probe.Load(s.Probe ?? Probe.DefaultDirectory);
-        int total = PromptedImages.Read(s.Generated, requirePrompts: true).Count
-                    + (s.Real is null ? 0 : PromptedImages.Read(s.Real, false).Count)
-                    + (s.ClassImages is null ? 0 : PromptedImages.Read(s.ClassImages, false).Count);
+        // This first listing also tells the user about skipped files (once: the evaluation lists the folders again).
+        int total = PromptedImages.Read(s.Generated, requirePrompts: true, ProgressDisplay.Warn).Count
+                    + (s.Real is null ? 0 : PromptedImages.Read(s.Real, false, ProgressDisplay.Warn).Count)
+                    + (s.ClassImages is null ? 0 : PromptedImages.Read(s.ClassImages, false, ProgressDisplay.Warn).Count);
         var report = ProgressDisplay.Run("analysing images", total, "img", task =>
             DreamBoothEvaluator.EvaluateFolders(probe, s.Real, s.Generated, s.ClassImages, new Progress<int>(n => task.Value = n), cancellationToken));
 

@@ -10,10 +10,11 @@ public sealed class ImageDirectory
 {
     private readonly Dictionary<string, List<string>> _captionsByStem;
 
-    private ImageDirectory(string path, IReadOnlyList<string> images, Dictionary<string, List<string>> captionsByStem)
+    private ImageDirectory(string path, IReadOnlyList<string> images, IReadOnlyList<string> unsupported, Dictionary<string, List<string>> captionsByStem)
     {
         Path = path;
         Images = images;
+        Unsupported = unsupported;
         _captionsByStem = captionsByStem;
     }
 
@@ -22,6 +23,9 @@ public sealed class ImageDirectory
 
     /// <summary>Full paths of the image files, ordered by file name (ordinal).</summary>
     public IReadOnlyList<string> Images { get; }
+
+    /// <summary>Image files of a format the decoder cannot read (<see cref="ImageFormats.UnsupportedFormat"/>), skipped.</summary>
+    public IReadOnlyList<string> Unsupported { get; }
 
     /// <summary>
     /// Lists <paramref name="directory"/>. Errors name <paramref name="flag"/> and the path: the directory is missing,
@@ -46,9 +50,12 @@ public sealed class ImageDirectory
 
         var images = visible.Where(ImageFormats.HasImageExtension)
             .OrderBy(System.IO.Path.GetFileName, StringComparer.Ordinal).ToList();
+        var unsupported = visible.Where(f => ImageFormats.UnsupportedFormat(f) is not null)
+            .OrderBy(System.IO.Path.GetFileName, StringComparer.Ordinal).ToList();
         if (images.Count == 0)
             throw new DreamBoothException(
-                $"{flag} {directory}: no images among its {visible.Length} file(s) (looked for {string.Join(" ", ImageFormats.Extensions)}, any case)");
+                $"{flag} {directory}: no images among its {visible.Length} file(s) (looked for {string.Join(" ", ImageFormats.Extensions)}, any case" +
+                (unsupported.Count > 0 ? $"; {ImageFormats.UnsupportedFormat(unsupported[0])} is not supported)" : ")"));
 
         var captions = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         foreach (var f in visible.Where(f => System.IO.Path.GetExtension(f).Equals(".txt", StringComparison.OrdinalIgnoreCase)))
@@ -57,7 +64,7 @@ public sealed class ImageDirectory
             if (!captions.TryGetValue(stem, out var list)) captions[stem] = list = [];
             list.Add(f);
         }
-        return new ImageDirectory(directory, images, captions);
+        return new ImageDirectory(directory, images, unsupported, captions);
     }
 
     /// <summary>

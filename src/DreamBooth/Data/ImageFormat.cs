@@ -20,6 +20,27 @@ public static class ImageFormats
     public static bool HasImageExtension(string path) =>
         Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
+    /// <summary>
+    /// The format name of an image file our decoder cannot read (TIFF, HEIC, AVIF, ...), by its extension, or null.
+    /// Folder scans skip such files; callers say so, since a user expects a photo in the folder to be used.
+    /// </summary>
+    public static string? UnsupportedFormat(string path) => Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        ".tif" or ".tiff" => "TIFF",
+        ".heic" or ".heif" => "HEIF",
+        ".avif" => "AVIF",
+        ".jxl" => "JPEG XL",
+        ".psd" => "Photoshop",
+        ".svg" => "SVG",
+        ".ico" => "ICO",
+        ".dng" or ".cr2" or ".cr3" or ".nef" or ".arw" or ".raf" or ".orf" or ".rw2" => "camera raw",
+        _ => null,
+    };
+
+    /// <summary>The warning for a skipped file of an <see cref="UnsupportedFormat"/>.</summary>
+    public static string SkippedUnsupported(string path) =>
+        $"skipping {path}: {UnsupportedFormat(path)} images are not supported; convert it to JPEG, PNG, WebP, BMP or GIF";
+
     /// <summary>The format a file extension promises, or null for an extension that names none of ours.</summary>
     public static ImageFormat? FromExtension(string path) => Path.GetExtension(path).ToLowerInvariant() switch
     {

@@ -22,11 +22,16 @@ public static class ImageIO
     /// <summary>What a folder without images lacks, for errors: the extensions looked for and the files skipped.</summary>
     public static string NoImages => $"no images ({string.Join(", ", ImageFormats.Extensions)}, any case; hidden files skipped)";
 
-    /// <summary>The image files directly inside <paramref name="dir"/>, sorted by name (ordinal).</summary>
-    public static IReadOnlyList<string> ListImages(string dir)
+    /// <summary>
+    /// The image files directly inside <paramref name="dir"/>, sorted by name (ordinal); files of a format the decoder
+    /// cannot read (TIFF, HEIC, ...) are skipped with a message to <paramref name="warn"/>.
+    /// </summary>
+    public static IReadOnlyList<string> ListImages(string dir, Action<string>? warn = null)
     {
         if (!Directory.Exists(dir)) throw new DreamBoothException($"{dir}: folder not found");
-        return Directory.EnumerateFiles(dir).Where(IsImagePath).OrderBy(p => Path.GetFileName(p), StringComparer.Ordinal).ToList();
+        var files = Directory.EnumerateFiles(dir).Where(f => !Path.GetFileName(f).StartsWith('.')).OrderBy(p => Path.GetFileName(p), StringComparer.Ordinal).ToList();
+        foreach (var f in files.Where(f => ImageFormats.UnsupportedFormat(f) is not null)) warn?.Invoke(ImageFormats.SkippedUnsupported(f));
+        return files.Where(IsImagePath).ToList();
     }
 
     /// <summary>

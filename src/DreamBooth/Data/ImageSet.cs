@@ -50,6 +50,7 @@ public sealed class ImageSet
         if (source.MaxImages is < 1)
             throw new DreamBoothException($"{source.DirectoryFlag} {source.Directory}: at most {source.MaxImages} images requested; need at least 1");
         var directory = ImageDirectory.Scan(source.Directory, source.DirectoryFlag);
+        foreach (var path in directory.Unsupported) warn?.Invoke(ImageFormats.SkippedUnsupported(path));
 
         var images = new List<TrainingImage>();
         var skipped = new List<string>();

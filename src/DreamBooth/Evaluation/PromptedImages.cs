@@ -15,11 +15,12 @@ public static class PromptedImages
 {
     public const string ManifestFile = "prompts.json";
 
-    /// <summary>The images in <paramref name="dir"/> (sorted by name) with their prompts; with <paramref name="requirePrompts"/>, a missing prompt is an error naming the file.</summary>
-    public static IReadOnlyList<PromptedImage> Read(string dir, bool requirePrompts)
+    /// <summary>The images in <paramref name="dir"/> (sorted by name) with their prompts; with <paramref name="requirePrompts"/>, a missing prompt is an error naming the file.
+    /// Files of a format the decoder cannot read are skipped with a message to <paramref name="warn"/>.</summary>
+    public static IReadOnlyList<PromptedImage> Read(string dir, bool requirePrompts, Action<string>? warn = null)
     {
         // The contact sheet that generate, demo and heldout write beside their images is an overview, not an image.
-        var files = ImageIO.ListImages(dir).Where(f => !ContactSheet.IsSheetName(System.IO.Path.GetFileName(f))).ToList();
+        var files = ImageIO.ListImages(dir, warn).Where(f => !ContactSheet.IsSheetName(System.IO.Path.GetFileName(f))).ToList();
         if (files.Count == 0) throw new DreamBoothException($"{dir}: {ImageIO.NoImages}");
         var manifest = ReadManifest(dir);
         var list = new List<PromptedImage>(files.Count);

@@ -28,6 +28,26 @@ public class ImageListingTests
     }
 
     [Fact]
+    public void Unsupported_image_formats_are_skipped_with_a_message_not_silently()
+    {
+        using var dir = new TempDir();
+        Png(Path.Combine(dir.Path, "01.png"));
+        File.WriteAllBytes(Path.Combine(dir.Path, "02.TIFF"), [0x49, 0x49, 0x2A, 0x00]);
+        File.WriteAllBytes(Path.Combine(dir.Path, "03.heic"), [0]);
+        var warnings = new List<string>();
+
+        ImageIO.ListImages(dir.Path, warnings.Add).Select(Path.GetFileName).Should().Equal("01.png");
+        warnings.Should().Equal(
+            $"skipping {Path.Combine(dir.Path, "02.TIFF")}: TIFF images are not supported; convert it to JPEG, PNG, WebP, BMP or GIF",
+            $"skipping {Path.Combine(dir.Path, "03.heic")}: HEIF images are not supported; convert it to JPEG, PNG, WebP, BMP or GIF");
+        ImageDirectory.Scan(dir.Path, "--instance-data-dir").Unsupported.Select(Path.GetFileName).Should().Equal("02.TIFF", "03.heic");
+
+        File.Delete(Path.Combine(dir.Path, "01.png"));
+        var act = () => ImageDirectory.Scan(dir.Path, "--instance-data-dir");
+        act.Should().Throw<DreamBoothException>().WithMessage("*no images among its 2 file(s)*; TIFF is not supported)");
+    }
+
+    [Fact]
     public void A_folder_of_hidden_images_only_says_hidden_files_are_skipped()
     {
         using var dir = new TempDir();
