@@ -42,8 +42,12 @@ internal static class ProgressDisplay
         else AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {message}");
     }
 
-    /// <summary>Prints a note.</summary>
-    public static void Note(string message) => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
+    /// <summary>Prints a note: on stdout, whole when that is a file or pipe (see <see cref="Warn"/>), grey on a terminal.</summary>
+    public static void Note(string message)
+    {
+        if (Console.IsOutputRedirected) Console.Out.WriteLine(message.ReplaceLineEndings(" "));
+        else AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
+    }
 
     private sealed class Reporter(ProgressContext context) : IProgress<TrainingProgress>
     {

@@ -55,7 +55,7 @@ public static class ImageDecoder
                 ? $"truncated {format.Name()} file (the header is incomplete)"
                 : $"corrupt {format.Name()} file (its header cannot be read)");
         if (FromSkia(codec.EncodedFormat) != format)
-            throw Fail(name, $"unsupported image content ({codec.EncodedFormat}); use JPEG, PNG, WebP, BMP or GIF");
+            throw Fail(name, $"unsupported image content ({codec.EncodedFormat}); use {ImageFormats.Supported}");
 
         int width = codec.Info.Width, height = codec.Info.Height;
         CheckDimensions(name, width, height, options);
@@ -170,8 +170,8 @@ public static class ImageDecoder
     {
         var known = ImageSignature.KnownUnsupported(bytes);
         return known is not null
-            ? Fail(name, $"{known} images are not supported; convert it to JPEG, PNG, WebP, BMP or GIF")
-            : Fail(name, "not an image (the content is not JPEG, PNG, WebP, BMP or GIF)");
+            ? Fail(name, ImageFormats.NotSupported(known))
+            : Fail(name, $"not an image (the content is not {ImageFormats.Supported})");
     }
 
     private static DreamBoothException Fail(string name, string what, Exception? inner = null) =>

@@ -46,9 +46,11 @@ public sealed class ImageDirectory
             throw new DreamBoothException($"{flag} {directory}: cannot list the directory: {e.Message.ReplaceLineEndings(" ")}", e);
         }
         var visible = files.Where(f => !System.IO.Path.GetFileName(f).StartsWith('.')).ToArray();
-        if (visible.Length == 0) throw new DreamBoothException($"{flag} {directory}: the directory has no files");
+        if (visible.Length == 0)
+            throw new DreamBoothException(files.Length == 0 ? $"{flag} {directory}: the directory has no files"
+                : $"{flag} {directory}: only hidden files (names starting with '.'), which are skipped");
 
-        var images = visible.Where(ImageFormats.HasImageExtension)
+        var images = visible.Where(ImageIO.IsImagePath)
             .OrderBy(System.IO.Path.GetFileName, StringComparer.Ordinal).ToList();
         var unsupported = visible.Where(f => ImageFormats.UnsupportedFormat(f) is not null)
             .OrderBy(System.IO.Path.GetFileName, StringComparer.Ordinal).ToList();

@@ -14,7 +14,7 @@ public enum ImageFormat
 public static class ImageFormats
 {
     /// <summary>File extensions (lower case, with the dot) that a dataset directory scan treats as images.</summary>
-    public static IReadOnlyList<string> Extensions { get; } = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"];
+    public static IReadOnlyList<string> Extensions { get; } = [".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".gif"];
 
     /// <summary>True when <paramref name="path"/> ends with one of <see cref="Extensions"/> (case-insensitive).</summary>
     public static bool HasImageExtension(string path) =>
@@ -37,9 +37,14 @@ public static class ImageFormats
         _ => null,
     };
 
+    /// <summary>The formats we decode, for messages.</summary>
+    public const string Supported = "JPEG, PNG, WebP, BMP or GIF";
+
+    /// <summary>What to say of a file in a format we do not decode, named <paramref name="format"/> (e.g. "TIFF").</summary>
+    public static string NotSupported(string format) => $"{format} images are not supported; convert it to {Supported}";
+
     /// <summary>The warning for a skipped file of an <see cref="UnsupportedFormat"/>.</summary>
-    public static string SkippedUnsupported(string path) =>
-        $"skipping {path}: {UnsupportedFormat(path)} images are not supported; convert it to JPEG, PNG, WebP, BMP or GIF";
+    public static string SkippedUnsupported(string path) => $"skipping {path}: {NotSupported(UnsupportedFormat(path)!)}";
 
     /// <summary>The format a file extension promises, or null for an extension that names none of ours.</summary>
     public static ImageFormat? FromExtension(string path) => Path.GetExtension(path).ToLowerInvariant() switch

@@ -35,20 +35,25 @@ public static class ImageIO
     }
 
     /// <summary>
-    /// True when <see cref="ImageDecoder"/> decodes the file whole, as training will (a readable header is not enough: a
-    /// truncated PNG has one). Costs a full decode.
+    /// True when the file looks like a whole image the decoder reads: a format we decode (by content), a header Skia
+    /// accepts and the format's end marker present (a truncated PNG keeps its header but loses its IEND chunk). No pixels
+    /// are decoded, so counting hundreds of large class images stays fast; a file corrupt in the middle passes here and
+    /// is skipped with a warning by the loader.
     /// </summary>
-    public static bool Decodes(string path)
+    public static bool LooksWhole(string path)
     {
+        byte[] bytes;
         try
         {
-            ImageDecoder.Decode(path);
-            return true;
+            bytes = File.ReadAllBytes(path);
         }
-        catch (DreamBoothException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return false;
         }
+        if (ImageSignature.Detect(bytes) is not { } format || !ImageCompleteness.ReachesEnd(format, bytes)) return false;
+        using var codec = SKCodec.Create(new SKMemoryStream(bytes));
+        return codec is not null;
     }
 
     /// <summary>

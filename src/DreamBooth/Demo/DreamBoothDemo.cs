@@ -102,7 +102,7 @@ public sealed class DreamBoothDemo
         var tokenizer = ClipTokenizer.FromPretrained(model["tokenizer"].Directory);
         string identifier = o.Identifier ?? PickIdentifier(tokenizer, modelPath);
         CheckIdentifier(tokenizer, identifier);
-        var realPaths = ImageIO.ListImages(samplesDir, _warn);
+        var realPaths = ImageIO.ListImages(samplesDir); // files it skips are named by each training run's loader
         if (realPaths.Count == 0) throw new DreamBoothException($"--samples {samplesDir}: {ImageIO.NoImages}");
         var real = realPaths.Select(ImageIO.Load).ToList(); // decoded first: a broken file is named, not counted as a photo
         if (realPaths.Count < 2)

@@ -186,12 +186,16 @@ public static class DreamBoothEvaluator
     public static double Diversity(IReadOnlyList<ProbeResult> items) =>
         SubjectMetrics.MeanPairwise(items, (a, b) => ProbeResult.PerceptualDistance(a, b, Probe.PerceptualStages));
 
-    /// <summary>The probe's view of an image: its centre square (as training crops a photo; stretching a 2:1 photo would
-    /// change the subject's shape), resized to <paramref name="size"/>.</summary>
+    /// <summary>The probe's view of an image: its centre square (torchvision's centre-crop origin, as training's
+    /// <c>--center-crop</c>; stretching a 2:1 photo would change the subject's shape), resized to <paramref name="size"/>.</summary>
     private static Tensor Resize(Tensor image, int size)
     {
-        long h = image.shape[1], w = image.shape[2], side = Math.Min(h, w);
-        if (h != w) image = image.narrow(1, (h - side) / 2, side).narrow(2, (w - side) / 2, side);
+        int h = (int)image.shape[1], w = (int)image.shape[2], side = Math.Min(h, w);
+        if (h != w)
+        {
+            var (left, top) = Data.ImageTransforms.CenterCropOrigin(w, h, side);
+            image = image.narrow(1, top, side).narrow(2, left, side);
+        }
         if (side == size) return image;
         return nn.functional.interpolate(image.unsqueeze(0), new long[] { size, size }, mode: InterpolationMode.Bilinear, align_corners: false, antialias: true).squeeze(0);
     }

@@ -30,12 +30,12 @@ public static class ClassImageGenerator
 {
     /// <summary>
     /// Number of image files in <paramref name="directory"/> as the image loader sees them (<see cref="ImageIO.IsImagePath"/>:
-    /// image extension, not hidden, not a temporary file) that the decoder reads whole: a 0-byte, truncated or foreign
+    /// image extension, not hidden, not a temporary file) that look whole (<see cref="ImageIO.LooksWhole"/>): a 0-byte, truncated or foreign
     /// file named .png is skipped by training, so it must not count as a class image either (the set is topped up past
     /// it). 0 when the folder does not exist.
     /// </summary>
     public static int CountImages(string directory) => !Directory.Exists(directory) ? 0
-        : Directory.EnumerateFiles(directory).Count(f => ImageIO.IsImagePath(f) && ImageIO.Decodes(f));
+        : Directory.EnumerateFiles(directory).Count(f => ImageIO.IsImagePath(f) && ImageIO.LooksWhole(f));
 
     /// <summary>
     /// Checks before any work that <paramref name="directory"/> (<c>--class-data-dir</c>) can take the images still

@@ -25,6 +25,10 @@ public class ImageListingTests
 
         ImageIO.ListImages(dir.Path).Select(Path.GetFileName).Should().Equal("01.png", "anim.GIF");
         ImageFormats.Extensions.Should().OnlyContain(e => ImageIO.IsImagePath("x" + e) && ImageIO.IsImagePath("x" + e.ToUpperInvariant()));
+        // Every extension the decoder names a format for is listed (a Windows download "photo.jfif" was skipped silently).
+        foreach (var e in new[] { ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".gif" })
+            ImageFormats.FromExtension("x" + e).Should().NotBeNull(e);
+        foreach (var e in new[] { ".jpe", ".jfif", ".dib" }) ImageIO.IsImagePath("photo" + e).Should().BeTrue(e);
     }
 
     [Fact]
@@ -41,6 +45,13 @@ public class ImageListingTests
             $"skipping {Path.Combine(dir.Path, "02.TIFF")}: TIFF images are not supported; convert it to JPEG, PNG, WebP, BMP or GIF",
             $"skipping {Path.Combine(dir.Path, "03.heic")}: HEIF images are not supported; convert it to JPEG, PNG, WebP, BMP or GIF");
         ImageDirectory.Scan(dir.Path, "--instance-data-dir").Unsupported.Select(Path.GetFileName).Should().Equal("02.TIFF", "03.heic");
+
+        using (var hidden = new TempDir())
+        {
+            Png(Path.Combine(hidden.Path, "._a.png"));
+            var onlyHidden = () => ImageDirectory.Scan(hidden.Path, "--instance-data-dir");
+            onlyHidden.Should().Throw<DreamBoothException>().WithMessage("*only hidden files (names starting with '.'), which are skipped");
+        }
 
         File.Delete(Path.Combine(dir.Path, "01.png"));
         var act = () => ImageDirectory.Scan(dir.Path, "--instance-data-dir");
@@ -67,7 +78,7 @@ public class ImageListingTests
         File.WriteAllBytes(Path.Combine(dir.Path, "2.png"), []);
 
         ClassImageGenerator.CountImages(dir.Path).Should().Be(1);
-        ImageIO.Decodes(Path.Combine(dir.Path, "0.png")).Should().BeTrue();
+        ImageIO.LooksWhole(Path.Combine(dir.Path, "0.png")).Should().BeTrue();
     }
 
     [Fact]
@@ -107,5 +118,8 @@ public class EvaluationViewTests
         var wide = cat([rand(new long[] { 3, h, w / 2 }, generator: g), photo, rand(new long[] { 3, h, w / 2 }, generator: g)], 2);
         var report = DreamBoothEvaluator.Evaluate(probe, [photo], [(wide, "a photo of sks dog on the grass")]);
         report.SubjectFidelity!.Value.Should().BeApproximately(1.0, 1e-4, "the centre square of the wide image is the photo itself");
+        // An odd margin (7 columns) is split as training's centre crop does: round(3.5) = 4 on the left, half to even.
+        var odd = cat([rand(new long[] { 3, h, 4 }, generator: g), photo, rand(new long[] { 3, h, 3 }, generator: g)], 2);
+        DreamBoothEvaluator.Evaluate(probe, [photo], [(odd, "a photo of sks dog on the grass")]).SubjectFidelity!.Value.Should().BeApproximately(1.0, 1e-4);
     }
 }

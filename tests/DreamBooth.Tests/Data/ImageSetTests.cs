@@ -77,10 +77,10 @@ public class ImageSetTests : IDisposable
     public void Empty_directory() => LoadFails($"--instance-data-dir {_dir.Path}: the directory has no files");
 
     [Fact]
-    public void Directory_with_only_hidden_files_is_empty()
+    public void Directory_with_only_hidden_files_says_they_are_skipped()
     {
         _dir.Write(".DS_Store", [1, 2, 3]);
-        LoadFails("the directory has no files");
+        LoadFails("only hidden files (names starting with '.'), which are skipped");
     }
 
     [Fact]
