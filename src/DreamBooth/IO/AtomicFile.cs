@@ -31,7 +31,8 @@ public static class AtomicFile
         return n;
     }
 
-    private static bool IsRunning(int pid)
+    /// <summary>True when a process with this id runs (this one included).</summary>
+    internal static bool IsRunning(int pid)
     {
         if (pid == Environment.ProcessId) return true;
         try

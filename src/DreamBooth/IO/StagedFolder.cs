@@ -19,6 +19,7 @@ public static class StagedFolder
     public static void CheckOutput(string outputDir, bool overwrite, string command, params (string Flag, string Dir)[] inputs)
     {
         if (File.Exists(outputDir)) throw new DreamBoothException($"--output {outputDir}: is a file, not a folder");
+        RecoverInterruptedPublish(outputDir);
         foreach (var (flag, dir) in inputs)
             if (Overlap(outputDir, dir))
                 throw new DreamBoothException($"--output {outputDir}: overlaps {flag} {dir} (the {command} would write into its own input)");
@@ -92,14 +93,17 @@ public static class StagedFolder
             {
                 if (!overwrite && Directory.EnumerateFileSystemEntries(outputDir).Any())
                     throw new DreamBoothException($"--output {outputDir}: appeared while the run went on; the result is in {staging}");
-                // A fresh name: a process id repeats across containers and would collide with a crashed run's leftover.
-                old = outputDir + ".old-" + Guid.NewGuid().ToString("N")[..12];
+                // Our process id (so a later run knows whether we still live) and a fresh suffix (a process id repeats
+                // across containers and would collide with a crashed run's leftover).
+                old = $"{outputDir}{OldInfix}{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..12]}";
                 Directory.Move(outputDir, old);
             }
             var parent = Path.GetDirectoryName(outputDir);
             if (!string.IsNullOrEmpty(parent)) Directory.CreateDirectory(parent);
-            File.Delete(Path.Combine(staging, MarkerFile));
+            // The marker goes after the move: killed in between, the published folder keeps a hidden empty file; killed
+            // before, the staging folder keeps its marker, so the next run may still clear it.
             Directory.Move(staging, outputDir);
+            File.Delete(Path.Combine(outputDir, MarkerFile));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -119,6 +123,34 @@ public static class StagedFolder
                                           (old is null ? "" : $", the earlier folder in {old}"));
         }
         if (old is not null) TryDelete(old);
+    }
+
+    private const string OldInfix = ".old-";
+
+    /// <summary>
+    /// Finishes a <see cref="Publish"/> that a killed process left half done: its earlier result, renamed aside to
+    /// <c>DIR.old-PID-…</c>, is renamed back when <paramref name="outputDir"/> is missing (killed before the new result moved
+    /// in), and deleted when <paramref name="outputDir"/> holds the new result (killed before the clean-up). Folders of a
+    /// process that still runs are left alone.
+    /// </summary>
+    public static void RecoverInterruptedPublish(string outputDir)
+    {
+        var full = Path.GetFullPath(outputDir).TrimEnd(Path.DirectorySeparatorChar);
+        var parent = Path.GetDirectoryName(full);
+        if (string.IsNullOrEmpty(parent) || !Directory.Exists(parent)) return;
+        string prefix = Path.GetFileName(full) + OldInfix;
+        foreach (var old in Directory.EnumerateDirectories(parent, prefix + "*").Order(StringComparer.Ordinal))
+        {
+            var rest = Path.GetFileName(old)[prefix.Length..];
+            int dash = rest.IndexOf('-');
+            if (dash <= 0 || !int.TryParse(rest[..dash], out int pid) || AtomicFile.IsRunning(pid)) continue;
+            if (!Directory.Exists(full))
+            {
+                try { Directory.Move(old, full); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            }
+            else if (Directory.EnumerateFileSystemEntries(full).Any()) TryDelete(old);
+        }
     }
 
     /// <summary>Deletes a folder, best effort (a leftover staging folder is removed by the next run).</summary>

@@ -96,4 +96,53 @@ public class StagedFolderTests
         StagedFolder.Write(output, false, s => Fill(s, "whole"), default);
         Directory.GetFiles(output).Select(Path.GetFileName).Should().Equal("result.txt");
     }
+
+    // A process id that no process has (Linux pids stay below 2^22).
+    private const int DeadPid = int.MaxValue - 7;
+
+    [Fact]
+    public void A_run_killed_between_the_two_renames_gets_its_earlier_result_back_on_the_next_run()
+    {
+        using var dir = new TempDir();
+        var output = Path.Combine(dir.Path, "out");
+        var old = output + $".old-{DeadPid}-abcdef012345";
+        Directory.CreateDirectory(old);
+        File.WriteAllText(Path.Combine(old, "result.txt"), "earlier");
+
+        var act = () => StagedFolder.CheckOutput(output, false, "run");
+        act.Should().Throw<DreamBoothException>().WithMessage("*exists and is not empty; pass --overwrite*", "the earlier result is back in place");
+        File.ReadAllText(Path.Combine(output, "result.txt")).Should().Be("earlier");
+        Directory.Exists(old).Should().BeFalse();
+    }
+
+    [Fact]
+    public void A_run_killed_before_its_clean_up_leaves_an_old_copy_the_next_run_deletes_and_a_live_runs_copy_is_kept()
+    {
+        using var dir = new TempDir();
+        var output = Path.Combine(dir.Path, "out");
+        StagedFolder.Write(output, false, s => Fill(s, "new"), default);
+        var dead = output + $".old-{DeadPid}-abcdef012345";
+        var live = output + $".old-{Environment.ProcessId}-abcdef012345";
+        foreach (var d in new[] { dead, live }) { Directory.CreateDirectory(d); File.WriteAllText(Path.Combine(d, "result.txt"), "earlier"); }
+
+        StagedFolder.CheckOutput(output, true, "run");
+        Directory.Exists(dead).Should().BeFalse();
+        Directory.Exists(live).Should().BeTrue("a process that still runs may be in the middle of its publish");
+        File.ReadAllText(Path.Combine(output, "result.txt")).Should().Be("new");
+    }
+
+    [Fact]
+    public void The_staging_marker_is_removed_after_the_move_so_a_kill_in_between_never_blocks_the_next_run()
+    {
+        using var dir = new TempDir();
+        var output = Path.Combine(dir.Path, "out");
+        // What a kill right after the move leaves: the published folder with the marker still inside, no staging folder.
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(output, "result.txt"), "first");
+        File.WriteAllText(Path.Combine(output, StagedFolder.MarkerFile), "");
+        StagedFolder.CheckOutput(output, true, "run");
+        StagedFolder.Write(output, true, s => Fill(s, "second"), default);
+        Directory.GetFiles(output).Select(Path.GetFileName).Should().Equal("result.txt");
+        File.ReadAllText(Path.Combine(output, "result.txt")).Should().Be("second");
+    }
 }
