@@ -16,13 +16,24 @@ public static class CliApp
     /// <summary>SIGTERMs this soon after the first are the same request (delivered twice), not a demand to abort.</summary>
     private const long RepeatedTermMilliseconds = 3000;
 
+    /// <summary>SIGINTs this soon after the first are the same request: a group-wide SIGINT can arrive twice at once
+    /// (`timeout` passing it on, the re-exec parent forwarding it); a person's second Ctrl-C comes later.</summary>
+    private const long RepeatedInterruptMilliseconds = 500;
+
     public static async Task<int> RunAsync(string[] args, CliServices? services = null)
     {
         using var cts = new CancellationTokenSource();
+        long firstInterrupt = 0;
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
             // First Ctrl-C: ask the running command to stop cleanly (e.g. save a checkpoint). Second: default (kill).
-            if (cts.IsCancellationRequested) return;
+            long at = Environment.TickCount64;
+            if (cts.IsCancellationRequested)
+            {
+                e.Cancel = at - Interlocked.Read(ref firstInterrupt) < RepeatedInterruptMilliseconds;
+                return;
+            }
+            Interlocked.Exchange(ref firstInterrupt, at);
             e.Cancel = true;
             Console.Error.WriteLine("Stopping (Ctrl-C again to abort at once)...");
             cts.Cancel();

@@ -88,11 +88,35 @@ public static class AllocatorSetup
         return vars;
     }
 
-    private const int SigTerm = 15;
+    private const int SigInt = 2, SigTerm = 15, PrSetPdeathsig = 1;
+
+    /// <summary>Set by the re-exec parent for its child: the parent's process id (see <see cref="TieToParent"/>).</summary>
+    public const string ParentVariable = "DREAMBOOTH_REEXEC_PARENT";
 
     // POSIX kill(2): .NET's Process.Kill sends only SIGKILL.
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SendSignal(int pid, int signal);
+
+    [DllImport("libc", EntryPoint = "getppid")]
+    private static extern int GetParentPid();
+
+    [DllImport("libc", EntryPoint = "prctl", SetLastError = true)]
+    private static extern int Prctl(int option, nint arg2, nint arg3, nint arg4, nint arg5);
+
+    /// <summary>
+    /// In the child of <see cref="ReExecIfNeeded"/>: asks Linux to send this process SIGTERM when the parent dies, so that
+    /// a parent killed with SIGKILL (which it cannot pass on) does not leave the work running as an orphan beside a rerun;
+    /// the child then stops as for `kill` (a checkpoint, exit 130). Does nothing in any other process.
+    /// </summary>
+    public static void TieToParent()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        if (!int.TryParse(Environment.GetEnvironmentVariable(ParentVariable), out int parent) || parent <= 1) return;
+        if (GetParentPid() != parent) return; // not our re-exec parent's child (a variable inherited further down)
+        _ = Prctl(PrSetPdeathsig, SigTerm, 0, 0, 0);
+        // The parent may have died between our start and the call above; then no signal will come: stop now.
+        if (GetParentPid() != parent) _ = SendSignal(Environment.ProcessId, SigTerm);
+    }
 
     /// <summary>
     /// On Linux, when the allocator fix or the OpenMP wait policy is not yet in effect, runs this same program again
@@ -114,15 +138,21 @@ public static class AllocatorSetup
         if (viaDotnet) psi.ArgumentList.Add(args[0]);
         foreach (var a in args.Skip(1)) psi.ArgumentList.Add(a);
         foreach (var (k, v) in Variables()) psi.Environment[k] = v;
+        psi.Environment[ParentVariable] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-        // The terminal sends Ctrl-C to the whole process group: the child handles it; this parent just waits.
-        ConsoleCancelEventHandler ignore = (_, e) => e.Cancel = true;
+        // Ctrl-C in a terminal reaches the whole process group, child included; `kill -INT PID` reaches this parent
+        // only. Either way it is passed on: the child treats SIGINTs close together as one, so the group-wide case counts once.
+        int childPid = 0;          // 0: not started yet; -1: finished
+        ConsoleCancelEventHandler ignore = (_, e) =>
+        {
+            e.Cancel = true;
+            if (Volatile.Read(ref childPid) is > 0 and var pid) _ = SendSignal(pid, SigInt);
+        };
         Console.CancelKeyPress += ignore;
         // `kill PID` (SIGTERM) reaches this parent only: pass it on, so the child stops cleanly (a checkpoint, exit 130)
         // instead of running on as an orphan. The child treats SIGTERMs close together as one, so a group-wide SIGTERM
         // that reaches both (timeout, systemd) is harmless. A SIGTERM before the child exists is passed on once it does;
         // only the PID is kept, so a late signal never touches a disposed Process.
-        int childPid = 0;          // 0: not started yet; -1: finished
         int pending = 0;
         using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
         {
