@@ -178,6 +178,7 @@ public sealed class GenerateCommand : Command<GenerateCommand.Settings>
         var batches = pipeline.GenerateBatches(request, progress, cancellationToken); // checks the request against the model first
         bool created = !Directory.Exists(output);
         Directory.CreateDirectory(output);
+        AtomicFile.RemoveStaleTemps(output); // a killed earlier run's half-written image
 
         var thumbnails = new List<Tensor>();
         var clock = Stopwatch.StartNew();

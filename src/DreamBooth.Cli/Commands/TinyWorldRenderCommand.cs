@@ -53,6 +53,7 @@ public sealed class TinyWorldRenderCommand : Command<TinyWorldRenderCommand.Sett
         if (!s.Overwrite && targets.FirstOrDefault(f => File.Exists(Path.Combine(s.Output, f))) is { } existing)
             throw new DreamBoothException($"--output {s.Output}: {existing} already exists (use --overwrite to replace it)");
         Directory.CreateDirectory(s.Output);
+        AtomicFile.RemoveStaleTemps(s.Output); // a killed earlier run's half-written image
         var dataset = new TinyWorldDataset(s.Seed, pretraining: !s.FullWorld);
         var sheet = new List<TorchSharp.torch.Tensor>();
         var captions = new List<string>();

@@ -67,6 +67,7 @@ public static class ClassImageGenerator
         int existing = CountImages(directory);
         progress?.Report(new ClassImagesProgress(Math.Min(existing, numImages), numImages));
         if (existing >= numImages) return new ClassImagesResult(existing, 0);
+        AtomicFile.RemoveStaleTemps(directory); // a killed earlier run's half-written image (readers skip it; now it goes)
 
         var generator = sampler();
         // Image i is named "{i:D5}-{hash}.png". Counting alone would restart at an index still in use after a user

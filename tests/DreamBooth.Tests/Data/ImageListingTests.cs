@@ -1,4 +1,5 @@
 using DreamBooth.Data;
+using DreamBooth.IO;
 using DreamBooth.Evaluation;
 using DreamBooth.Tests.IO;
 using DreamBooth.Training;
@@ -79,6 +80,17 @@ public class ImageListingTests
 
         ClassImageGenerator.CountImages(dir.Path).Should().Be(1);
         ImageIO.LooksWhole(Path.Combine(dir.Path, "0.png")).Should().BeTrue();
+    }
+
+    [Fact]
+    public void Class_image_generation_removes_a_killed_runs_half_written_image()
+    {
+        using var dir = new TempDir();
+        var stale = Path.Combine(dir.Path, $".00000-abc.png.{int.MaxValue - 7}.0123456789abcdef{AtomicFile.TempSuffix}");
+        File.WriteAllBytes(stale, [1, 2, 3]);
+        ClassImageGenerator.Generate(dir.Path, "a photo of dog", 1, 1, 9, () => new DreamBooth.Tests.Training.TrainerTestKit.FakeSampler(8));
+        File.Exists(stale).Should().BeFalse();
+        ClassImageGenerator.CountImages(dir.Path).Should().Be(1);
     }
 
     [Fact]
