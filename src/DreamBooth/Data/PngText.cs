@@ -24,6 +24,9 @@ public static class PngText
         return Read(bytes, path);
     }
 
+    /// <summary>True when <paramref name="bytes"/> start with the PNG signature (whatever the file's name says).</summary>
+    public static bool IsPng(ReadOnlySpan<byte> bytes) => bytes.Length >= 8 && bytes[..8].SequenceEqual(Signature);
+
     /// <summary>All text entries of a PNG byte stream, in file order. Unknown chunks are skipped.</summary>
     public static IReadOnlyList<KeyValuePair<string, string>> Read(ReadOnlySpan<byte> png, string source = "PNG data")
     {
@@ -128,7 +131,7 @@ public static class PngText
     private static List<(string Type, int Offset, int Length)> Chunks(ReadOnlySpan<byte> png, string source)
     {
         if (png.Length == 0) throw new DreamBoothException($"{source}: empty file (0 bytes)");
-        if (png.Length < 8 || !png[..8].SequenceEqual(Signature)) throw new DreamBoothException($"{source}: not a PNG file");
+        if (!IsPng(png)) throw new DreamBoothException($"{source}: not a PNG file");
         var chunks = new List<(string, int, int)>();
         int pos = 8;
         while (pos + 12 <= png.Length)

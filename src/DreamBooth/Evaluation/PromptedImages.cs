@@ -45,7 +45,11 @@ public static class PromptedImages
     private static string? FromPng(string file)
     {
         if (!file.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) return null;
-        var text = PngText.Get(PngText.Read(file), GenerationParameters.PngKey);
+        var bytes = File.ReadAllBytes(file);
+        // A JPEG named .png has no PNG text; the decoder reads it (with a note), as training does. An empty file is
+        // left to the PNG reader, which names it.
+        if (bytes.Length > 0 && !PngText.IsPng(bytes)) return null;
+        var text = PngText.Get(PngText.Read(bytes, file), GenerationParameters.PngKey);
         return text is null ? null : GenerationParameters.Parse(text).Prompt;
     }
 

@@ -94,6 +94,17 @@ public class ImageListingTests
     }
 
     [Fact]
+    public void A_jpeg_named_png_is_listed_without_a_prompt_and_decoded_as_training_does()
+    {
+        using var dir = new TempDir();
+        var path = Path.Combine(dir.Path, "photo.png");
+        File.WriteAllBytes(path, Corpus.SkiaEncode.Jpeg(8, 8, Corpus.SkiaEncode.Noise));
+        PromptedImages.Read(dir.Path, requirePrompts: false).Should().ContainSingle().Which.Prompt.Should().BeNull();
+        using var image = ImageIO.Load(path);
+        image.shape.Should().Equal(3, 8, 8);
+    }
+
+    [Fact]
     public void An_empty_png_is_named_empty_by_the_text_reader_too()
     {
         using var dir = new TempDir();
