@@ -193,6 +193,7 @@ public sealed class DreamBoothTrainer
         var sheets = new List<string>();
         IImageSampler? validationSampler = null;
         int lastValidation = -1;
+        string ValidationPath(int atStep) => Path.Combine(outputDir, "validation", $"step-{atStep:D6}.png");
         void Validate()
         {
             validationSampler ??= _samplerFactory!(Models(SamplerPurpose.Validation));
@@ -223,7 +224,7 @@ public sealed class DreamBoothTrainer
                 }
                 if (images is not null)
                 {
-                    var path = Path.Combine(outputDir, "validation", $"step-{step:D6}.png");
+                    var path = ValidationPath(step);
                     var cells = Enumerable.Range(0, (int)images.shape[0]).Select(i => images[i]).ToList();
                     ContactSheet.Save(path, cells, columns: (int)Math.Ceiling(Math.Sqrt(cells.Count)), seeds.Select(x => $"seed {x}").ToList(),
                         scale: Math.Max(1, 256 / resolution), title: $"step {step}: {o.ValidationPrompt}");
@@ -241,6 +242,8 @@ public sealed class DreamBoothTrainer
         // The debiased moving average of the loss (as the plot's curve), carried over a resume by replaying the log.
         var smoothed = new DebiasedAverage();
         foreach (var r in log.Rows) smoothed.Add(r.Loss);
+        // A run stopped at a validation step (its checkpoint comes first) resumes with the same weights: make the image it missed.
+        if (o.ValidationPrompt is not null && step > 0 && step < maxSteps && step % o.ValidationSteps == 0 && !File.Exists(ValidationPath(step))) Validate();
         while (step < maxSteps)
         {
             if (cancellationToken.IsCancellationRequested)

@@ -157,6 +157,33 @@ public class TrainerBadInputTests
             prompt.Contains("beach") ? throw new DreamBoothException("sampling produced non-finite values") : _classes.Generate(prompt, seeds, cancellationToken);
     }
 
+    /// <summary>Cancels the run the first time it is asked for a validation image, as a Ctrl-C during validation does.</summary>
+    private sealed class CancelAtValidation(int resolution, CancellationTokenSource cts) : IImageSampler
+    {
+        private readonly FakeSampler _images = new(resolution);
+
+        public TorchSharp.torch.Tensor Generate(string prompt, IReadOnlyList<long> seeds, CancellationToken cancellationToken = default)
+        {
+            if (!prompt.Contains("beach")) return _images.Generate(prompt, seeds, cancellationToken);
+            cts.Cancel();
+            throw new OperationCanceledException(cts.Token);
+        }
+    }
+
+    [Fact]
+    public void A_run_stopped_during_a_validation_makes_that_image_when_resumed()
+    {
+        using var dir = new TempDir();
+        var o = Options(dir.Path, Path.Combine(dir.Path, "out")) with { MaxTrainSteps = 3, CheckpointingSteps = 2, ValidationPrompt = "a photo of sks dog on the beach", ValidationSteps = 2 };
+        using var cts = new CancellationTokenSource();
+        var stop = () => new DreamBoothTrainer(o, Loader, models => new CancelAtValidation(models.Resolution, cts), null).Run(cts.Token);
+        stop.Should().Throw<OperationCanceledException>();
+        File.Exists(Path.Combine(o.OutputDir, "validation", "step-000002.png")).Should().BeFalse();
+
+        new DreamBoothTrainer(o with { ResumeFromCheckpoint = "latest" }, Loader, models => new FakeSampler(models.Resolution), null).Run();
+        Directory.GetFiles(Path.Combine(o.OutputDir, "validation")).Select(Path.GetFileName).Should().Equal("step-000002.png", "step-000003.png");
+    }
+
     [Fact]
     public void A_validation_that_fails_is_a_warning_and_training_finishes()
     {
