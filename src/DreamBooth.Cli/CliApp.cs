@@ -20,42 +20,38 @@ public static class CliApp
     /// (`timeout` passing it on, the re-exec parent forwarding it); a person's second Ctrl-C comes later.</summary>
     private const long RepeatedInterruptMilliseconds = 500;
 
+    /// <summary>
+    /// One stop signal's rule: the first asks the running command to stop cleanly (e.g. save a checkpoint) and says so;
+    /// repeats within <paramref name="windowMilliseconds"/> are the same request; a later one gets the default action
+    /// (the process ends at once: a clean stop that hangs can still be ended).
+    /// </summary>
+    private sealed class StopSignal(CancellationTokenSource cts, long windowMilliseconds, string message)
+    {
+        private long _first;
+
+        /// <summary>Handles one delivery; true when the default action (ending the process) is to be suppressed.</summary>
+        public bool Handle()
+        {
+            long now = Environment.TickCount64;
+            if (cts.IsCancellationRequested) return now - Interlocked.Read(ref _first) < windowMilliseconds;
+            Interlocked.Exchange(ref _first, now);
+            Console.Error.WriteLine(message);
+            cts.Cancel();
+            return true;
+        }
+    }
+
     public static async Task<int> RunAsync(string[] args, CliServices? services = null)
     {
         using var cts = new CancellationTokenSource();
-        long firstInterrupt = 0;
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            // First Ctrl-C: ask the running command to stop cleanly (e.g. save a checkpoint). Second: default (kill).
-            long at = Environment.TickCount64;
-            if (cts.IsCancellationRequested)
-            {
-                e.Cancel = at - Interlocked.Read(ref firstInterrupt) < RepeatedInterruptMilliseconds;
-                return;
-            }
-            Interlocked.Exchange(ref firstInterrupt, at);
-            e.Cancel = true;
-            Console.Error.WriteLine("Stopping (Ctrl-C again to abort at once)...");
-            cts.Cancel();
-        };
+        var interrupt = new StopSignal(cts, RepeatedInterruptMilliseconds, "Stopping (Ctrl-C again to abort at once)...");
+        ConsoleCancelEventHandler onCancel = (_, e) => e.Cancel = interrupt.Handle();
         Console.CancelKeyPress += onCancel;
-        // SIGTERM (`kill`; background jobs ignore SIGINT) stops the same clean way as a first Ctrl-C, e.g. after a checkpoint.
-        // SIGTERMs within a few seconds of the first count as one (a group-wide signal can arrive twice: directly and through
-        // the re-exec parent); a later one, like a second Ctrl-C, aborts at once (a clean stop that hangs can still be ended).
-        long firstTerm = 0;
-        using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
-        {
-            long now = Environment.TickCount64;
-            if (cts.IsCancellationRequested)
-            {
-                ctx.Cancel = now - Interlocked.Read(ref firstTerm) < RepeatedTermMilliseconds;
-                return;
-            }
-            ctx.Cancel = true;
-            Interlocked.Exchange(ref firstTerm, now);
-            Console.Error.WriteLine("Terminating: stopping cleanly...");
-            cts.Cancel();
-        });
+        // SIGTERM (`kill`; background jobs ignore SIGINT) stops the same clean way as a first Ctrl-C; SIGTERMs within a few
+        // seconds of the first count as one (a group-wide SIGTERM can arrive twice: directly and through the re-exec parent).
+        var terminate = new StopSignal(cts, RepeatedTermMilliseconds, "Terminating: stopping cleanly...");
+        using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM,
+            ctx => ctx.Cancel = terminate.Handle());
         try
         {
             return await Create(services).RunAsync(args, cts.Token);
