@@ -50,10 +50,7 @@ public sealed class ImageDirectory
             throw new DreamBoothException(files.Length == 0 ? $"{flag} {directory}: the directory has no files"
                 : $"{flag} {directory}: only hidden files (names starting with '.'), which are skipped");
 
-        var images = visible.Where(ImageIO.IsImagePath)
-            .OrderBy(System.IO.Path.GetFileName, StringComparer.Ordinal).ToList();
-        var unsupported = visible.Where(f => ImageFormats.UnsupportedFormat(f) is not null)
-            .OrderBy(System.IO.Path.GetFileName, StringComparer.Ordinal).ToList();
+        var (images, unsupported) = ImageIO.Sort(visible);
         if (images.Count == 0)
             throw new DreamBoothException(
                 $"{flag} {directory}: no images among its {visible.Length} file(s) (looked for {string.Join(" ", ImageFormats.Extensions)}, any case" +

@@ -29,9 +29,21 @@ public static class ImageIO
     public static IReadOnlyList<string> ListImages(string dir, Action<string>? warn = null)
     {
         if (!Directory.Exists(dir)) throw new DreamBoothException($"{dir}: folder not found");
-        var files = Directory.EnumerateFiles(dir).Where(f => !Path.GetFileName(f).StartsWith('.')).OrderBy(p => Path.GetFileName(p), StringComparer.Ordinal).ToList();
-        foreach (var f in files.Where(f => ImageFormats.UnsupportedFormat(f) is not null)) warn?.Invoke(ImageFormats.SkippedUnsupported(f));
-        return files.Where(IsImagePath).ToList();
+        var (images, unsupported) = Sort(Directory.EnumerateFiles(dir));
+        foreach (var f in unsupported) warn?.Invoke(ImageFormats.SkippedUnsupported(f));
+        return images;
+    }
+
+    /// <summary>
+    /// The image files (<see cref="IsImagePath"/>) and the files of an unsupported image format
+    /// (<see cref="ImageFormats.UnsupportedFormat"/>, hidden ones left out) among <paramref name="files"/>, each sorted by
+    /// file name (ordinal): the one rule of every folder scan.
+    /// </summary>
+    public static (List<string> Images, List<string> Unsupported) Sort(IEnumerable<string> files)
+    {
+        var sorted = files.OrderBy(Path.GetFileName, StringComparer.Ordinal).ToList();
+        return (sorted.Where(IsImagePath).ToList(),
+            sorted.Where(f => !Path.GetFileName(f).StartsWith('.') && ImageFormats.UnsupportedFormat(f) is not null).ToList());
     }
 
     /// <summary>
